@@ -1,0 +1,107 @@
+//! A read-only view of the output tree as the last apply left it: whether
+//! each recorded file is still intact, and the material (certificates, keys,
+//! tokens) that can be taken from intact copies. Size and mtime are checked
+//! first, as git's index does, so an untouched tree is not re-hashed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::state::FileState;
+
+/// What a recorded file looks like now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// As written.
+    Intact,
+    /// Different content, or not a regular file any more.
+    Changed,
+    /// Gone.
+    Missing,
+}
+
+/// The output directory, read lazily.
+pub struct Disk {
+    root: PathBuf,
+}
+
+impl Disk {
+    /// A view of `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The absolute path of a relative output path.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Whether a file exists (without following symlinks).
+    pub fn exists(&self, relative: &str) -> bool {
+        fs::symlink_metadata(self.path(relative)).is_ok()
+    }
+
+    /// The status of a recorded file.
+    pub fn status(&self, relative: &str, recorded: &FileState) -> FileStatus {
+        let path = self.path(relative);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            return FileStatus::Missing;
+        };
+        if !meta.file_type().is_file() {
+            return FileStatus::Changed;
+        }
+        if meta.len() == recorded.size && mtime_ns(&meta) == recorded.mtime_ns {
+            return FileStatus::Intact;
+        }
+        match fs::read(&path) {
+            Ok(bytes) if sha256_hex(&bytes) == recorded.sha256 => FileStatus::Intact,
+            Ok(_) => FileStatus::Changed,
+            Err(_) => FileStatus::Missing,
+        }
+    }
+
+    /// The content of the first intact recorded file of `role`.
+    pub fn read_intact(
+        &self,
+        files: &BTreeMap<String, FileState>,
+        role: crate::model::FileRole,
+    ) -> Option<Vec<u8>> {
+        files
+            .iter()
+            .filter(|(_, f)| f.role == role)
+            .find_map(|(path, recorded)| {
+                let bytes = fs::read(self.path(path)).ok()?;
+                (sha256_hex(&bytes) == recorded.sha256).then_some(bytes)
+            })
+    }
+
+    /// The recorded facts of a file just written: hash, size, mtime.
+    pub fn record(
+        &self,
+        relative: &str,
+        contents: &[u8],
+        role: crate::model::FileRole,
+    ) -> FileState {
+        let meta = fs::symlink_metadata(self.path(relative)).ok();
+        FileState {
+            sha256: sha256_hex(contents),
+            role,
+            size: contents.len() as u64,
+            mtime_ns: meta.as_ref().map_or(0, mtime_ns),
+        }
+    }
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

@@ -1,0 +1,437 @@
+//! Deciding what to do: compares the model with the state recorded in the
+//! output tree and the files on disk, and gives every artifact that needs
+//! work an [`Action`] with a reason a person can read. `plan` prints these;
+//! `apply` carries out exactly these.
+
+mod disk;
+mod reason;
+
+pub use disk::{Disk, FileStatus, sha256_hex};
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::graph::Graph;
+use crate::model::{ArtifactId, FileRole, Model, Spec};
+use crate::state::{ArtifactState, State};
+
+/// What happens to an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// New: generate and write it.
+    Create,
+    /// Its content changed: issue it again (keeping its key when allowed).
+    Reissue,
+    /// In its renewal window: issue it again with the same key.
+    Renew,
+    /// Re-render a file whose inputs or text changed.
+    Rewrite,
+    /// Rewrite files changed or deleted on disk, from intact material.
+    Repair,
+    /// Copy it to new places or delete copies from places it left.
+    Place,
+    /// It left the plan: delete its files.
+    Remove,
+}
+
+impl Action {
+    /// The verb as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Reissue => "reissue",
+            Self::Renew => "renew",
+            Self::Rewrite => "rewrite",
+            Self::Repair => "repair",
+            Self::Place => "place",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+/// The work for one artifact.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The artifact.
+    pub id: ArtifactId,
+    /// Its index in the model (`None` when it left the plan).
+    #[serde(skip)]
+    pub index: Option<usize>,
+    /// What happens.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// Whether a new private key is generated.
+    pub new_key: bool,
+    /// Files written, relative to the output directory.
+    pub writes: Vec<String>,
+    /// Files deleted.
+    pub removes: Vec<String>,
+}
+
+/// What to consider when deciding.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The clock.
+    pub now: OffsetDateTime,
+    /// Artifacts whose keys must be replaced (`--rotate ID`).
+    pub rotate: Vec<ArtifactId>,
+}
+
+/// A change certplan refuses to make without being asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// A CA's spec changed; replacing it re-keys the cluster.
+    #[error(
+        "the CA `{id}` changed ({reason}); certplan never replaces a CA silently: run with `--rotate {id}` to issue a new CA and everything it signs"
+    )]
+    CaChanged {
+        /// The CA.
+        id: ArtifactId,
+        /// What changed.
+        reason: String,
+    },
+    /// A CA's key is gone while certificates it signed exist.
+    #[error(
+        "the private key of `{id}` is missing or changed on disk, and certificates it signed exist; restore `{path}` from a backup, or run with `--rotate {id}` to issue a new CA and everything it signs"
+    )]
+    CaKeyLost {
+        /// The CA.
+        id: ArtifactId,
+        /// The key file.
+        path: String,
+    },
+    /// A CA key exists on disk that the state does not know.
+    #[error(
+        "`{path}` already holds a CA key that no certplan state records; certplan will not overwrite it: move it away, or run with `--rotate {id}`"
+    )]
+    CaKeyExists {
+        /// The CA.
+        id: ArtifactId,
+        /// The key file.
+        path: String,
+    },
+    /// `--rotate` names an id the plan does not have.
+    #[error("`--rotate {0}` names no artifact of the plan")]
+    UnknownRotate(ArtifactId),
+}
+
+/// Decides every change, in dependency order, removals last.
+pub fn decide(
+    model: &Model,
+    graph: &Graph,
+    state: &State,
+    disk: &Disk,
+    options: &Options,
+) -> Result<Vec<Change>, ChangeError> {
+    for id in &options.rotate {
+        if model.artifact(id).is_none() {
+            return Err(ChangeError::UnknownRotate(id.clone()));
+        }
+    }
+    let mut decider = Decider {
+        model,
+        disk,
+        options,
+        new_key: HashSet::new(),
+        new_content: HashSet::new(),
+        changes: Vec::new(),
+    };
+    for &i in &graph.order {
+        let id = &model.artifacts[i].id;
+        decider.decide_one(i, state.artifacts.get(id.as_str()), &graph.fingerprints[i])?;
+    }
+    decider.changes.sort_by_key(|c| c.index);
+    let current: HashSet<&str> = model.artifacts.iter().map(|a| a.id.as_str()).collect();
+    for (id, recorded) in &state.artifacts {
+        if !current.contains(id.as_str()) {
+            decider.changes.push(Change {
+                id: ArtifactId(id.clone()),
+                index: None,
+                action: Action::Remove,
+                reason: "no longer in the plan".into(),
+                new_key: false,
+                writes: Vec::new(),
+                removes: recorded.files.keys().cloned().collect(),
+            });
+        }
+    }
+    Ok(decider.changes)
+}
+
+struct Decider<'a> {
+    model: &'a Model,
+    disk: &'a Disk,
+    options: &'a Options,
+    new_key: HashSet<ArtifactId>,
+    new_content: HashSet<ArtifactId>,
+    changes: Vec<Change>,
+}
+
+impl Decider<'_> {
+    fn decide_one(
+        &mut self,
+        i: usize,
+        recorded: Option<&ArtifactState>,
+        fingerprint: &str,
+    ) -> Result<(), ChangeError> {
+        let artifact = &self.model.artifacts[i];
+        let id = &artifact.id;
+        let paths: Vec<String> = artifact.files.iter().map(|f| f.path.clone()).collect();
+        let rotate = self.options.rotate.contains(id);
+        let is_ca = matches!(artifact.spec, Spec::Ca(_));
+        let Some(recorded) = recorded else {
+            if is_ca && !rotate {
+                for file in artifact.files.iter().filter(|f| f.role == FileRole::Key) {
+                    if self.disk.exists(&file.path) {
+                        return Err(ChangeError::CaKeyExists {
+                            id: id.clone(),
+                            path: file.path.clone(),
+                        });
+                    }
+                }
+            }
+            self.push(
+                i,
+                Action::Create,
+                "new in the plan".into(),
+                true,
+                paths,
+                Vec::new(),
+            );
+            return Ok(());
+        };
+        let removes: Vec<String> = recorded
+            .files
+            .keys()
+            .filter(|p| !paths.contains(p))
+            .cloned()
+            .collect();
+        let spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
+        let spec_change = (recorded.fingerprint != fingerprint)
+            .then(|| reason::spec_difference(&recorded.spec, &spec))
+            .flatten();
+        let has_material = matches!(
+            artifact.spec,
+            Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
+        );
+        if rotate {
+            self.push(
+                i,
+                Action::Reissue,
+                "rotation asked for (`--rotate`): new key".into(),
+                true,
+                paths,
+                removes,
+            );
+            return Ok(());
+        }
+        if let Some(difference) = spec_change {
+            if is_ca {
+                return Err(ChangeError::CaChanged {
+                    id: id.clone(),
+                    reason: difference,
+                });
+            }
+            let action = if has_material {
+                Action::Reissue
+            } else {
+                Action::Rewrite
+            };
+            let new_key = key_changed(&recorded.spec, &spec);
+            self.push(i, action, difference, new_key, paths, removes);
+            return Ok(());
+        }
+        let inputs = artifact.spec.inputs();
+        if let Spec::Cert(cert) = &artifact.spec
+            && self.new_key.contains(&cert.issuer)
+        {
+            let reason = format!("its issuer `{}` gets a new key", cert.issuer);
+            self.push(i, Action::Reissue, reason, false, paths, removes);
+            return Ok(());
+        }
+        if matches!(artifact.spec, Spec::Kubeconfig(_))
+            && let Some(input) = inputs
+                .iter()
+                .find(|input| self.new_content.contains(*input))
+        {
+            self.push(
+                i,
+                Action::Rewrite,
+                format!("embeds `{input}`, which changes"),
+                false,
+                paths,
+                removes,
+            );
+            return Ok(());
+        }
+        if let Some(reason) = self.renewal_due(artifact, recorded) {
+            self.push(i, Action::Renew, reason, false, paths, removes);
+            return Ok(());
+        }
+        self.check_files(i, recorded, paths, removes)
+    }
+
+    fn renewal_due(
+        &self,
+        artifact: &crate::model::Artifact,
+        recorded: &ArtifactState,
+    ) -> Option<String> {
+        let cert = artifact.spec.cert()?;
+        let facts = recorded.cert.as_ref()?;
+        let not_after = OffsetDateTime::parse(
+            &facts.not_after,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        let renew_before = cert.validity / 3;
+        let left = not_after - self.options.now;
+        let renew = time::Duration::try_from(renew_before).ok()?;
+        (left < renew).then(|| {
+            let days = left.whole_days();
+            let expiry = if left.is_negative() {
+                format!("expired {}d ago", -days)
+            } else {
+                format!("expires in {days}d")
+            };
+            format!("{expiry}, renew_before {}d", renew.whole_days())
+        })
+    }
+
+    fn check_files(
+        &mut self,
+        i: usize,
+        recorded: &ArtifactState,
+        paths: Vec<String>,
+        removes: Vec<String>,
+    ) -> Result<(), ChangeError> {
+        let artifact = &self.model.artifacts[i];
+        let mut damaged = Vec::new();
+        let mut added = Vec::new();
+        for placement in &artifact.files {
+            match recorded.files.get(&placement.path) {
+                None => added.push(placement.path.clone()),
+                Some(file) => match self.disk.status(&placement.path, file) {
+                    FileStatus::Intact => {}
+                    status => damaged.push((placement.path.clone(), placement.role, status)),
+                },
+            }
+        }
+        if !damaged.is_empty() {
+            let roles_lost: BTreeSet<FileRole> = damaged
+                .iter()
+                .map(|(_, role, _)| *role)
+                .filter(|role| self.disk.read_intact(&recorded.files, *role).is_none())
+                .collect();
+            let (path, _, status) = &damaged[0];
+            let what = if *status == FileStatus::Missing {
+                "deleted"
+            } else {
+                "changed"
+            };
+            let more = if damaged.len() > 1 {
+                format!(" (and {} more)", damaged.len() - 1)
+            } else {
+                String::new()
+            };
+            let reason = format!("{path}: file {what} on disk{more}");
+            if roles_lost.is_empty() {
+                let mut writes: Vec<String> = damaged.into_iter().map(|(p, _, _)| p).collect();
+                writes.extend(added);
+                self.push(i, Action::Repair, reason, false, writes, removes);
+                return Ok(());
+            }
+            let key_lost = roles_lost.contains(&FileRole::Key);
+            if matches!(artifact.spec, Spec::Ca(_)) && key_lost {
+                let path = artifact
+                    .files
+                    .iter()
+                    .find(|f| f.role == FileRole::Key)
+                    .map(|f| f.path.clone());
+                return Err(ChangeError::CaKeyLost {
+                    id: artifact.id.clone(),
+                    path: path.unwrap_or_default(),
+                });
+            }
+            let has_material = matches!(
+                artifact.spec,
+                Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
+            );
+            let action = if has_material {
+                Action::Reissue
+            } else {
+                Action::Repair
+            };
+            let reason = if has_material {
+                format!("{reason}, no intact copy left")
+            } else {
+                reason
+            };
+            let new_key = key_lost || matches!(artifact.spec, Spec::TokenFile(_));
+            self.push(i, action, reason, new_key, paths, removes);
+            return Ok(());
+        }
+        if !added.is_empty() || !removes.is_empty() {
+            let mut parts = Vec::new();
+            if !added.is_empty() {
+                parts.push(format!("copies to {}", summarize(&added)));
+            }
+            if !removes.is_empty() {
+                parts.push(format!("no longer at {}", summarize(&removes)));
+            }
+            self.push(i, Action::Place, parts.join("; "), false, added, removes);
+        }
+        Ok(())
+    }
+
+    fn push(
+        &mut self,
+        i: usize,
+        action: Action,
+        reason: String,
+        new_key: bool,
+        writes: Vec<String>,
+        removes: Vec<String>,
+    ) {
+        let artifact = &self.model.artifacts[i];
+        let material = matches!(
+            artifact.spec,
+            Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
+        );
+        let new_key = material && (new_key || action == Action::Create);
+        if material && matches!(action, Action::Create | Action::Reissue | Action::Renew) {
+            self.new_content.insert(artifact.id.clone());
+        }
+        if material && matches!(artifact.spec, Spec::TokenFile(_)) && new_key {
+            self.new_content.insert(artifact.id.clone());
+        }
+        if new_key {
+            self.new_key.insert(artifact.id.clone());
+        }
+        self.changes.push(Change {
+            id: artifact.id.clone(),
+            index: Some(i),
+            action,
+            reason,
+            new_key,
+            writes,
+            removes,
+        });
+    }
+}
+
+fn key_changed(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    old.get("key") != new.get("key")
+}
+
+fn summarize(paths: &[String]) -> String {
+    match paths {
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+        [] => String::new(),
+    }
+}

@@ -1,0 +1,51 @@
+//! `certplan check PLAN`: parse, lower and check; print diagnostics.
+
+use std::path::PathBuf;
+
+use super::{Format, load};
+use crate::pipeline::compile;
+
+/// Arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Diagnostics as text (stderr) or JSON (stdout).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Treat warnings as errors (`--deny warnings`).
+    #[arg(long, value_name = "warnings")]
+    pub deny: Option<Deny>,
+}
+
+/// What `--deny` turns into errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Deny {
+    /// Every warning.
+    Warnings,
+}
+
+/// Runs `check`.
+pub fn run(args: &CheckArgs) -> u8 {
+    let Some(loaded) = load::read_plan(&args.plan) else {
+        return 1;
+    };
+    let (diagnostics, failed) = match compile(&loaded.source) {
+        Ok(compiled) => {
+            let failed = args.deny.is_some() && !compiled.warnings.0.is_empty();
+            (compiled.warnings.0, failed)
+        }
+        Err(diagnostics) => (diagnostics.0, true),
+    };
+    load::print_diagnostics(&loaded, &diagnostics, args.format);
+    if args.format == Format::Text {
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = diagnostics.len() - errors;
+        if failed {
+            eprintln!("{}: {errors} error(s), {warnings} warning(s)", loaded.name);
+        } else {
+            eprintln!("{}: ok ({warnings} warning(s))", loaded.name);
+        }
+    }
+    u8::from(failed)
+}

@@ -1,0 +1,81 @@
+//! Reading and compiling the plan a command names, and printing its
+//! diagnostics (coloured only on a terminal and never with `NO_COLOR`).
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+
+use super::Format;
+use crate::diag::{self, Diagnostic};
+use crate::pipeline::{Compiled, compile};
+
+/// A plan read from disk.
+pub struct Loaded {
+    /// The file name as given.
+    pub name: String,
+    /// Its text.
+    pub source: String,
+}
+
+/// Reads a plan file, printing an error on failure.
+pub fn read_plan(path: &Path) -> Option<Loaded> {
+    match std::fs::read_to_string(path) {
+        Ok(source) => Some(Loaded {
+            name: path.display().to_string(),
+            source,
+        }),
+        Err(error) => {
+            eprintln!("error: cannot read the plan `{}`: {error}", path.display());
+            None
+        }
+    }
+}
+
+/// Compiles a plan, printing its diagnostics as text on stderr. `None` when
+/// it has errors (or warnings, when they are denied).
+pub fn compile_and_report(loaded: &Loaded, deny_warnings: bool) -> Option<Compiled> {
+    match compile(&loaded.source) {
+        Ok(compiled) => {
+            print_text(loaded, &compiled.warnings.0);
+            (!deny_warnings || compiled.warnings.0.is_empty()).then_some(compiled)
+        }
+        Err(diagnostics) => {
+            print_text(loaded, &diagnostics.0);
+            None
+        }
+    }
+}
+
+/// Prints diagnostics as text on stderr.
+pub fn print_text(loaded: &Loaded, diagnostics: &[Diagnostic]) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let mut stderr = StandardStream::stderr(color_choice());
+    let _ = diag::render_text(&mut stderr, &loaded.name, &loaded.source, diagnostics);
+}
+
+/// Prints diagnostics in a format: text on stderr, JSON on stdout.
+pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Format) {
+    match format {
+        Format::Text => print_text(loaded, diagnostics),
+        Format::Json => {
+            let json = diag::render_json(&loaded.name, &loaded.source, diagnostics);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Colour on a terminal, never with `NO_COLOR`.
+pub fn color_choice() -> ColorChoice {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if !no_color && std::io::stderr().is_terminal() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    }
+}

@@ -1,0 +1,87 @@
+//! The command line: one file per subcommand, argument types here.
+//! Exit codes: 0 success, 1 an error in the plan or a failed command,
+//! 2 changes pending (`plan --detailed-exitcode`).
+
+mod apply;
+mod check;
+mod inspect;
+mod load;
+mod plan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// certplan compiles a declarative cluster-PKI plan into certificates,
+/// kubeconfigs, token files, RBAC manifests and flag files, changing only
+/// what the plan's edits require.
+#[derive(Debug, Parser)]
+#[command(name = "certplan", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check a plan; print diagnostics. Writes nothing.
+    #[command(
+        after_help = "Examples:\n  certplan check plans/classic.toml\n  certplan check plan.toml --format json --deny warnings"
+    )]
+    Check(check::CheckArgs),
+    /// Show what `apply` would do to the output tree, and why.
+    #[command(
+        after_help = "Examples:\n  certplan plan plans/classic.toml --out out\n  certplan plan plan.toml --out out --detailed-exitcode  # 0 nothing to do, 2 changes pending"
+    )]
+    Plan(plan::PlanArgs),
+    /// Compile a plan and write the output tree, changing only what is needed.
+    #[command(
+        after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  rsync -a out/hosts/node1/ node1:/"
+    )]
+    Apply(apply::ApplyArgs),
+    /// List every artifact of a plan, with what is on disk when `--out` is given.
+    #[command(
+        after_help = "Examples:\n  certplan inspect plans/classic.toml --out out\n  certplan inspect plans/classic.toml --out out --format json"
+    )]
+    Inspect(inspect::InspectArgs),
+}
+
+/// Output format of reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// Arguments every command that writes or reads a tree shares.
+#[derive(Debug, clap::Args)]
+pub struct TreeArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The output directory.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Fix the clock (RFC 3339), for reproducible decisions; `SOURCE_DATE_EPOCH` works too.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Issue a new key for this artifact (and reissue what it signs), e.g. `ca/kubernetes`.
+    #[arg(long, value_name = "ID")]
+    pub rotate: Vec<String>,
+}
+
+/// Runs the command line.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+    };
+    ExitCode::from(code)
+}

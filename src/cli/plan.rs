@@ -1,0 +1,91 @@
+//! `certplan plan PLAN --out DIR`: what `apply` would do, and why.
+
+use super::{Format, TreeArgs, load};
+use crate::changes::{Change, Options};
+use crate::model::ArtifactId;
+use crate::pipeline::{clock, plan_changes};
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Plan, output directory, clock and rotations.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Text for people or JSON for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// The decision options from common arguments, or an error message.
+pub fn options(tree: &TreeArgs) -> Result<Options, String> {
+    Ok(Options {
+        now: clock(tree.now.as_deref())?,
+        rotate: tree
+            .rotate
+            .iter()
+            .map(|id| ArtifactId(id.clone()))
+            .collect(),
+    })
+}
+
+/// Runs `plan`.
+pub fn run(args: &PlanArgs) -> u8 {
+    let Some(loaded) = load::read_plan(&args.tree.plan) else {
+        return 1;
+    };
+    let Some(compiled) = load::compile_and_report(&loaded, false) else {
+        return 1;
+    };
+    let options = match options(&args.tree) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 1;
+        }
+    };
+    let changes = match plan_changes(&compiled, &args.tree.out, &options) {
+        Ok(changes) => changes,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 1;
+        }
+    };
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({ "changes": changes });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Text => print_changes(&changes, false),
+    }
+    if args.detailed_exitcode && !changes.is_empty() {
+        2
+    } else {
+        0
+    }
+}
+
+/// Prints changes as lines `ACTION ID: REASON`, with a summary.
+pub fn print_changes(changes: &[Change], done: bool) {
+    if changes.is_empty() {
+        println!("Nothing to do: the output tree matches the plan.");
+        return;
+    }
+    for change in changes {
+        println!(
+            "{} {}: {}",
+            change.action.as_str(),
+            change.id,
+            change.reason
+        );
+    }
+    let files: usize = changes.iter().map(|c| c.writes.len()).sum();
+    let removed: usize = changes.iter().map(|c| c.removes.len()).sum();
+    let verb = if done { "changed" } else { "to change" };
+    println!(
+        "{} artifact(s) {verb}: {files} file(s) written, {removed} removed.",
+        changes.len()
+    );
+}

@@ -1,0 +1,199 @@
+//! The inspect report: every artifact of a plan with its identity, SANs,
+//! issuer, key and files, completed from the output tree when one is given
+//! (real validity, file hashes). Its JSON form is the documented contract
+//! automation builds on (`book/src/reference/output-tree.md`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::changes::sha256_hex;
+use crate::model::{Artifact, Model, Spec, Subject};
+
+/// The inspect document.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Contract version.
+    pub version: u32,
+    /// The cluster's name.
+    pub cluster: String,
+    /// Every artifact, in plan order.
+    pub artifacts: Vec<ArtifactReport>,
+}
+
+/// One artifact.
+#[derive(Debug, Serialize)]
+pub struct ArtifactReport {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its set.
+    pub set: Option<&'static str>,
+    /// The host it is bound to.
+    pub host: Option<String>,
+    /// The signing CA's id.
+    pub issuer: Option<String>,
+    /// Its subject.
+    pub subject: Option<SubjectReport>,
+    /// Its SANs.
+    pub sans: Option<SansReport>,
+    /// Its EKUs.
+    pub eku: Option<Vec<crate::model::Eku>>,
+    /// Its key algorithm.
+    pub key: Option<&'static str>,
+    /// NotBefore, RFC 3339.
+    pub not_before: Option<String>,
+    /// NotAfter, RFC 3339.
+    pub not_after: Option<String>,
+    /// Its files.
+    pub files: Vec<FileReport>,
+}
+
+/// A subject.
+#[derive(Debug, Serialize)]
+pub struct SubjectReport {
+    cn: String,
+    o: Vec<String>,
+    ou: Vec<String>,
+    c: Option<String>,
+    st: Option<String>,
+    l: Option<String>,
+}
+
+/// SANs as text.
+#[derive(Debug, Serialize)]
+pub struct SansReport {
+    dns: Vec<String>,
+    ip: Vec<String>,
+}
+
+/// One file.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    /// Relative to the output directory.
+    pub path: String,
+    /// What it holds.
+    pub role: crate::model::FileRole,
+    /// Its mode, on disk when it exists, else the one it will get.
+    pub mode: String,
+    /// SHA-256 of the file on disk, when it exists.
+    pub sha256: Option<String>,
+}
+
+/// Builds the report; `out` adds what is on disk.
+pub fn report(model: &Model, out: Option<&Path>, now: OffsetDateTime) -> Report {
+    Report {
+        version: 1,
+        cluster: model.cluster.name.clone(),
+        artifacts: model
+            .artifacts
+            .iter()
+            .map(|a| artifact_report(a, out, now))
+            .collect(),
+    }
+}
+
+fn subject(s: &Subject) -> SubjectReport {
+    SubjectReport {
+        cn: s.cn.clone(),
+        o: s.o.clone(),
+        ou: s.ou.clone(),
+        c: s.c.clone(),
+        st: s.st.clone(),
+        l: s.l.clone(),
+    }
+}
+
+fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime) -> ArtifactReport {
+    let cert = artifact.spec.cert();
+    let files: Vec<FileReport> = artifact
+        .files
+        .iter()
+        .map(|f| {
+            let on_disk = out.and_then(|o| {
+                std::fs::read(o.join(&f.path))
+                    .ok()
+                    .map(|b| (o.join(&f.path), b))
+            });
+            let mode = on_disk
+                .as_ref()
+                .and_then(|(p, _)| std::fs::metadata(p).ok())
+                .map_or(f.role.mode(), |m| m.permissions().mode() & 0o7777);
+            FileReport {
+                path: f.path.clone(),
+                role: f.role,
+                mode: format!("{mode:04o}"),
+                sha256: on_disk.map(|(_, b)| sha256_hex(&b)),
+            }
+        })
+        .collect();
+    let (not_before, not_after) = match cert {
+        Some(spec) => {
+            let cert_file = artifact
+                .files
+                .iter()
+                .find(|f| f.role == crate::model::FileRole::Cert);
+            let from_disk = out
+                .zip(cert_file)
+                .and_then(|(o, f)| validity_on_disk(&o.join(&f.path)));
+            let (nb, na) = from_disk.unwrap_or_else(|| {
+                let validity =
+                    time::Duration::try_from(spec.validity).unwrap_or(time::Duration::ZERO);
+                (now - crate::issue::BACKDATE, now + validity)
+            });
+            (nb.format(&Rfc3339).ok(), na.format(&Rfc3339).ok())
+        }
+        None => (None, None),
+    };
+    let (set, host, issuer) = match &artifact.spec {
+        Spec::Ca(_) => (None, None, Some(artifact.id.to_string())),
+        Spec::Cert(c) => (c.set, c.host.clone(), Some(c.issuer.to_string())),
+        Spec::Keypair(k) => (Some(k.set), None, None),
+        Spec::Flags(f) => (None, Some(f.host.clone()), None),
+        _ => (
+            None,
+            artifact
+                .files
+                .first()
+                .and_then(|f| f.host.clone())
+                .filter(|_| artifact.files.len() == 1),
+            None,
+        ),
+    };
+    ArtifactReport {
+        id: artifact.id.to_string(),
+        kind: artifact.spec.kind(),
+        set,
+        host,
+        issuer,
+        subject: cert.map(|c| subject(&c.subject)),
+        sans: cert.map(|c| SansReport {
+            dns: c.sans.dns.clone(),
+            ip: c.sans.ip.iter().map(ToString::to_string).collect(),
+        }),
+        eku: cert.map(|c| c.eku.clone()),
+        key: match &artifact.spec {
+            Spec::Ca(c) | Spec::Cert(c) => Some(c.key.as_str()),
+            Spec::Keypair(k) => Some(k.key.as_str()),
+            _ => None,
+        },
+        not_before,
+        not_after,
+        files,
+    }
+}
+
+fn validity_on_disk(path: &Path) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let validity = cert.validity();
+    Some((
+        validity.not_before.to_datetime(),
+        validity.not_after.to_datetime(),
+    ))
+}

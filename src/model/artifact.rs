@@ -1,0 +1,349 @@
+//! Artifacts: everything certplan produces, each with a stable id, a spec
+//! (what it must contain) and the files it is written to.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::KeyAlgorithm;
+
+/// A stable artifact id such as `cert/apiserver` or `cert/etcd-peer/master1`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ArtifactId(pub String);
+
+impl ArtifactId {
+    /// Joins path segments into an id.
+    pub fn new(segments: &[&str]) -> Self {
+        Self(segments.join("/"))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArtifactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One thing certplan produces.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Its stable id.
+    pub id: ArtifactId,
+    /// What it must contain.
+    pub spec: Spec,
+    /// Where it is written.
+    pub files: Vec<Placement>,
+    /// The plan text it comes from, for diagnostics.
+    pub origin: Option<std::ops::Range<usize>>,
+}
+
+/// What an artifact must contain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Spec {
+    /// A certificate authority: a self-signed certificate and its key.
+    Ca(CertSpec),
+    /// A leaf certificate and its key.
+    Cert(CertSpec),
+    /// A bare key pair (the service-account signing key).
+    Keypair(KeyPairSpec),
+    /// A kubeconfig embedding a CA and a credential.
+    Kubeconfig(KubeconfigSpec),
+    /// A static token file (`token.csv`).
+    TokenFile(TokenFileSpec),
+    /// A component's flag file.
+    Flags(FlagFileSpec),
+    /// A Kubernetes manifest.
+    Manifest(ManifestSpec),
+}
+
+impl Spec {
+    /// The `kind` name used in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Ca(_) => "ca",
+            Self::Cert(_) => "cert",
+            Self::Keypair(_) => "keypair",
+            Self::Kubeconfig(_) => "kubeconfig",
+            Self::TokenFile(_) => "token-file",
+            Self::Flags(_) => "flags",
+            Self::Manifest(_) => "manifest",
+        }
+    }
+
+    /// The artifacts whose content this one embeds or is signed by.
+    pub fn inputs(&self) -> Vec<ArtifactId> {
+        match self {
+            Self::Cert(cert) => vec![cert.issuer.clone()],
+            Self::Kubeconfig(kubeconfig) => {
+                vec![
+                    kubeconfig.ca.clone(),
+                    kubeconfig.credential.artifact().clone(),
+                ]
+            }
+            Self::Ca(_)
+            | Self::Keypair(_)
+            | Self::TokenFile(_)
+            | Self::Flags(_)
+            | Self::Manifest(_) => Vec::new(),
+        }
+    }
+
+    /// The certificate spec of a CA or leaf.
+    pub fn cert(&self) -> Option<&CertSpec> {
+        match self {
+            Self::Ca(cert) | Self::Cert(cert) => Some(cert),
+            _ => None,
+        }
+    }
+}
+
+/// A certificate to issue (CA or leaf).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CertSpec {
+    /// The set it belongs to; `None` for CAs and users outside sets.
+    pub set: Option<&'static str>,
+    /// The host it is bound to.
+    pub host: Option<String>,
+    /// The signing CA's id (a CA's own id for a CA).
+    pub issuer: ArtifactId,
+    /// Its subject.
+    pub subject: Subject,
+    /// Its subject alternative names.
+    pub sans: Sans,
+    /// Extended key usages (empty for CAs).
+    pub eku: Vec<Eku>,
+    /// Its key algorithm.
+    pub key: KeyAlgorithm,
+    /// How long it is valid.
+    #[serde(with = "humantime_serde_secs")]
+    pub validity: Duration,
+}
+
+/// A subject distinguished name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Subject {
+    /// Common name: the user for the API server.
+    pub cn: String,
+    /// Organisations: the groups for the API server.
+    pub o: Vec<String>,
+    /// Organisational units.
+    pub ou: Vec<String>,
+    /// Country.
+    pub c: Option<String>,
+    /// State or province.
+    pub st: Option<String>,
+    /// Locality.
+    pub l: Option<String>,
+}
+
+/// Subject alternative names, in a stable order without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Sans {
+    /// DNS names.
+    pub dns: Vec<String>,
+    /// IP addresses.
+    pub ip: Vec<IpAddr>,
+}
+
+impl Sans {
+    /// Adds a DNS name unless present.
+    pub fn add_dns(&mut self, name: &str) {
+        let name = name.to_ascii_lowercase();
+        if !self.dns.contains(&name) {
+            self.dns.push(name);
+        }
+    }
+
+    /// Adds an IP address unless present.
+    pub fn add_ip(&mut self, ip: IpAddr) {
+        if !self.ip.contains(&ip) {
+            self.ip.push(ip);
+        }
+    }
+
+    /// Whether a host (IP or DNS name, as dialled) is covered by these SANs,
+    /// with the wildcard rule of RFC 6125 (one leftmost label).
+    pub fn covers(&self, host: &str) -> bool {
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return self.ip.contains(&ip);
+        }
+        let host = host.to_ascii_lowercase();
+        self.dns.iter().any(|name| match name.strip_prefix("*.") {
+            Some(suffix) => host
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            None => *name == host,
+        })
+    }
+}
+
+/// An extended key usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Eku {
+    /// TLS server authentication.
+    #[serde(rename = "serverAuth")]
+    ServerAuth,
+    /// TLS client authentication.
+    #[serde(rename = "clientAuth")]
+    ClientAuth,
+}
+
+/// A bare key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct KeyPairSpec {
+    /// The set it belongs to.
+    pub set: &'static str,
+    /// Its key algorithm.
+    pub key: KeyAlgorithm,
+}
+
+/// A kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct KubeconfigSpec {
+    /// The cluster entry's name.
+    pub cluster_name: String,
+    /// The URL it dials.
+    pub server: String,
+    /// The CA it trusts.
+    pub ca: ArtifactId,
+    /// The user entry's name.
+    pub user: String,
+    /// How it authenticates.
+    pub credential: Credential,
+}
+
+/// How a kubeconfig authenticates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    /// An embedded client certificate and key.
+    ClientCert(ArtifactId),
+    /// A bearer token from a token file.
+    Token(ArtifactId),
+}
+
+impl Credential {
+    /// The artifact holding the credential.
+    pub fn artifact(&self) -> &ArtifactId {
+        match self {
+            Self::ClientCert(id) | Self::Token(id) => id,
+        }
+    }
+}
+
+/// A static token file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TokenFileSpec {
+    /// The user the token authenticates as.
+    pub user: String,
+    /// Its uid.
+    pub uid: String,
+    /// Its groups.
+    pub groups: Vec<String>,
+}
+
+/// A component's flag file: variables of flags.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct FlagFileSpec {
+    /// The component (`etcd`, `kube-apiserver`, ...).
+    pub component: &'static str,
+    /// The host it is for.
+    pub host: String,
+    /// Environment variables, each a list of flags.
+    pub vars: Vec<FlagVar>,
+}
+
+/// One environment variable of a flag file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct FlagVar {
+    /// Its name, such as `KUBE_APISERVER_TLS_ARGS`.
+    pub name: String,
+    /// `(flag, value)` pairs, flags without the leading dashes.
+    pub flags: Vec<(String, String)>,
+}
+
+impl FlagVar {
+    /// The value of a flag, if present.
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .find(|(f, _)| f == flag)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A manifest rendered from a template.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ManifestSpec {
+    /// The template that renders it.
+    pub template: &'static str,
+    /// Values the template needs.
+    pub values: Vec<(String, String)>,
+}
+
+/// Where one file of an artifact is written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Placement {
+    /// The host it goes to, or `None` for the cluster directory.
+    pub host: Option<String>,
+    /// Its path relative to the output directory.
+    pub path: String,
+    /// Its path on the host (absolute), when host-bound.
+    pub host_path: Option<String>,
+    /// What the file holds.
+    pub role: FileRole,
+}
+
+/// What a file holds; decides its mode.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    /// A PEM certificate.
+    Cert,
+    /// A PEM private key.
+    Key,
+    /// A PEM public key.
+    PublicKey,
+    /// A kubeconfig (embeds a key or token).
+    Kubeconfig,
+    /// A token file.
+    TokenFile,
+    /// A flag file.
+    Flags,
+    /// A manifest.
+    Manifest,
+}
+
+impl FileRole {
+    /// The file's permission bits.
+    pub fn mode(self) -> u32 {
+        if self.is_secret() { 0o600 } else { 0o644 }
+    }
+
+    /// Whether the file holds a secret.
+    pub fn is_secret(self) -> bool {
+        matches!(self, Self::Key | Self::Kubeconfig | Self::TokenFile)
+    }
+}
+
+mod humantime_serde_secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_secs())
+    }
+}

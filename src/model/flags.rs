@@ -1,0 +1,346 @@
+//! The flag table: for each component on each host, the certificate, key,
+//! CA, kubeconfig and token flags with their on-host paths, named for the
+//! plan's Kubernetes version. Paths come from the artifacts' placements.
+
+use super::lower::Context;
+use super::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spec};
+use crate::plan::Role;
+
+/// Looks up where artifacts are placed on a host.
+pub struct Paths<'a> {
+    pub context: &'a Context,
+    pub artifacts: &'a [Artifact],
+}
+
+impl Paths<'_> {
+    /// The on-host path of an artifact's file of `role` on `host`.
+    fn on(&self, id: &str, host: &Host, role: FileRole) -> String {
+        self.artifacts
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .and_then(|a| {
+                a.files
+                    .iter()
+                    .find(|f| f.role == role && f.host.as_deref() == Some(host.name.as_str()))
+            })
+            .and_then(|f| f.host_path.clone())
+            .unwrap_or_default()
+    }
+
+    fn cert(&self, id: &str, host: &Host) -> String {
+        self.on(id, host, FileRole::Cert)
+    }
+
+    fn key(&self, id: &str, host: &Host) -> String {
+        self.on(id, host, FileRole::Key)
+    }
+
+    fn ca(&self, set: &str, host: &Host) -> String {
+        let ca = super::lower::set_ca(self.context, set);
+        self.cert(ca.as_str(), host)
+    }
+
+    fn kubeconfig(&self, id: &str, host: &Host) -> String {
+        self.on(id, host, FileRole::Kubeconfig)
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.artifacts.iter().any(|a| a.id.as_str() == id)
+    }
+}
+
+/// Builds every flag file.
+pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
+    let mut out = Vec::new();
+    for host in &paths.context.hosts {
+        if host.has(Role::Etcd) {
+            out.push(flag_file(
+                "etcd",
+                host,
+                vec![etcd_tls(paths, host), etcd_cluster(paths, host)],
+            ));
+        }
+        if host.has(Role::ControlPlane) {
+            out.push(flag_file(
+                "kube-apiserver",
+                host,
+                vec![apiserver(paths, host)],
+            ));
+            out.push(flag_file(
+                "kube-controller-manager",
+                host,
+                vec![controller_manager(paths, host)],
+            ));
+            out.push(flag_file(
+                "kube-scheduler",
+                host,
+                vec![scheduler(paths, host)],
+            ));
+        }
+        if host.has(Role::Worker) {
+            out.push(flag_file("kubelet", host, vec![kubelet(paths, host)]));
+            out.push(flag_file("kube-proxy", host, vec![kube_proxy(paths, host)]));
+        }
+    }
+    let layout = &paths.context.layout;
+    for artifact in &mut out {
+        let Spec::Flags(spec) = &artifact.spec else {
+            continue;
+        };
+        let host = paths.context.hosts.iter().find(|h| h.name == spec.host);
+        if let Some(host) = host {
+            let file = layout.in_config(&format!("{}.env", spec.component));
+            artifact.files = vec![super::lower::host_placement(host, file, FileRole::Flags)];
+            artifact.origin = Some(host.span.clone());
+        }
+    }
+    out
+}
+
+fn flag_file(component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
+    Artifact {
+        id: ArtifactId::new(&["flags", component, &host.name]),
+        spec: Spec::Flags(FlagFileSpec {
+            component,
+            host: host.name.clone(),
+            vars,
+        }),
+        files: Vec::new(),
+        origin: None,
+    }
+}
+
+struct Var {
+    name: String,
+    flags: Vec<(String, String)>,
+}
+
+impl Var {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            flags: Vec::new(),
+        }
+    }
+
+    fn flag(mut self, flag: &str, value: impl Into<String>) -> Self {
+        self.flags.push((flag.to_string(), value.into()));
+        self
+    }
+
+    fn flag_if(self, condition: bool, flag: &str, value: impl Into<String>) -> Self {
+        if condition {
+            self.flag(flag, value)
+        } else {
+            self
+        }
+    }
+
+    fn done(self) -> FlagVar {
+        FlagVar {
+            name: self.name,
+            flags: self.flags,
+        }
+    }
+}
+
+fn etcd_tls(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let server = format!("cert/etcd-server/{}", host.name);
+    let peer = format!("cert/etcd-peer/{}", host.name);
+    Var::new("ETCD_TLS_ARGS")
+        .flag("cert-file", paths.cert(&server, host))
+        .flag("key-file", paths.key(&server, host))
+        .flag("trusted-ca-file", paths.ca("etcd-client", host))
+        .flag("client-cert-auth", "true")
+        .flag("peer-cert-file", paths.cert(&peer, host))
+        .flag("peer-key-file", paths.key(&peer, host))
+        .flag("peer-trusted-ca-file", paths.ca("etcd-peer", host))
+        .flag("peer-client-cert-auth", "true")
+        .done()
+}
+
+fn url(address: std::net::IpAddr, port: u16) -> String {
+    match address {
+        std::net::IpAddr::V6(ip) => format!("https://[{ip}]:{port}"),
+        std::net::IpAddr::V4(ip) => format!("https://{ip}:{port}"),
+    }
+}
+
+fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let members = paths
+        .context
+        .hosts
+        .iter()
+        .filter(|h| h.has(Role::Etcd))
+        .map(|h| format!("{}={}", h.name, url(h.address, 2380)))
+        .collect::<Vec<_>>()
+        .join(",");
+    Var::new("ETCD_CLUSTER_ARGS")
+        .flag("name", host.name.clone())
+        .flag(
+            "listen-client-urls",
+            format!("{},https://127.0.0.1:2379", url(host.address, 2379)),
+        )
+        .flag("advertise-client-urls", url(host.address, 2379))
+        .flag("listen-peer-urls", url(host.address, 2380))
+        .flag("initial-advertise-peer-urls", url(host.address, 2380))
+        .flag("initial-cluster", members)
+        .flag("initial-cluster-state", "new")
+        .done()
+}
+
+/// The URLs the API server dials for etcd.
+pub fn etcd_servers(hosts: &[Host]) -> String {
+    hosts
+        .iter()
+        .filter(|h| h.has(Role::Etcd))
+        .map(|h| url(h.address, 2379))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let cluster = &paths.context.cluster;
+    let token_csv = cluster.token_csv;
+    let has_workers = paths.context.hosts.iter().any(|h| h.has(Role::Worker));
+    Var::new("KUBE_APISERVER_TLS_ARGS")
+        .flag("secure-port", cluster.apiserver_port.to_string())
+        .flag("advertise-address", host.address.to_string())
+        .flag("tls-cert-file", paths.cert("cert/apiserver", host))
+        .flag("tls-private-key-file", paths.key("cert/apiserver", host))
+        .flag("client-ca-file", paths.ca("apiserver-client", host))
+        .flag("etcd-servers", etcd_servers(&paths.context.hosts))
+        .flag("etcd-cafile", paths.ca("etcd-server", host))
+        .flag(
+            "etcd-certfile",
+            paths.cert("cert/apiserver-etcd-client", host),
+        )
+        .flag(
+            "etcd-keyfile",
+            paths.key("cert/apiserver-etcd-client", host),
+        )
+        .flag(
+            "kubelet-client-certificate",
+            paths.cert("cert/apiserver-kubelet-client", host),
+        )
+        .flag(
+            "kubelet-client-key",
+            paths.key("cert/apiserver-kubelet-client", host),
+        )
+        .flag_if(
+            has_workers,
+            "kubelet-certificate-authority",
+            paths.ca("kubelet-server", host),
+        )
+        .flag(
+            "service-account-key-file",
+            paths.on("keypair/service-account", host, FileRole::PublicKey),
+        )
+        .flag(
+            "service-account-signing-key-file",
+            paths.key("keypair/service-account", host),
+        )
+        .flag(
+            "service-account-issuer",
+            format!("https://kubernetes.default.svc.{}", cluster.cluster_domain),
+        )
+        .flag("service-cluster-ip-range", cluster.service_cidr.to_string())
+        .flag(
+            "requestheader-client-ca-file",
+            paths.ca("front-proxy", host),
+        )
+        .flag("requestheader-allowed-names", "front-proxy-client")
+        .flag("requestheader-username-headers", "X-Remote-User")
+        .flag("requestheader-group-headers", "X-Remote-Group")
+        .flag("requestheader-extra-headers-prefix", "X-Remote-Extra-")
+        .flag(
+            "proxy-client-cert-file",
+            paths.cert("cert/front-proxy-client", host),
+        )
+        .flag(
+            "proxy-client-key-file",
+            paths.key("cert/front-proxy-client", host),
+        )
+        .flag_if(
+            token_csv,
+            "token-auth-file",
+            paths.on("token-file/bootstrap", host, FileRole::TokenFile),
+        )
+        .done()
+}
+
+fn controller_manager(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let kubeconfig = paths.kubeconfig("kubeconfig/kube-controller-manager", host);
+    let signing = paths.context.cluster.token_csv;
+    let signing_ca = super::lower::set_ca(paths.context, "apiserver-client");
+    let validity_hours = paths.context.sets["apiserver-client"].validity.as_secs() / 3600;
+    Var::new("KUBE_CONTROLLER_MANAGER_TLS_ARGS")
+        .flag("kubeconfig", kubeconfig.clone())
+        .flag("authentication-kubeconfig", kubeconfig.clone())
+        .flag("authorization-kubeconfig", kubeconfig)
+        .flag("client-ca-file", paths.ca("apiserver-client", host))
+        .flag(
+            "requestheader-client-ca-file",
+            paths.ca("front-proxy", host),
+        )
+        .flag("root-ca-file", paths.ca("apiserver", host))
+        .flag(
+            "service-account-private-key-file",
+            paths.key("keypair/service-account", host),
+        )
+        .flag("use-service-account-credentials", "true")
+        .flag_if(
+            signing,
+            "cluster-signing-cert-file",
+            paths.cert(signing_ca.as_str(), host),
+        )
+        .flag_if(
+            signing,
+            "cluster-signing-key-file",
+            paths.key(signing_ca.as_str(), host),
+        )
+        .flag_if(
+            signing,
+            "cluster-signing-duration",
+            format!("{validity_hours}h0m0s"),
+        )
+        .done()
+}
+
+fn scheduler(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let kubeconfig = paths.kubeconfig("kubeconfig/kube-scheduler", host);
+    Var::new("KUBE_SCHEDULER_TLS_ARGS")
+        .flag("kubeconfig", kubeconfig.clone())
+        .flag("authentication-kubeconfig", kubeconfig.clone())
+        .flag("authorization-kubeconfig", kubeconfig)
+        .done()
+}
+
+fn kubelet(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    let serving = format!("cert/kubelet-server/{}", host.name);
+    let bootstrap = paths.exists("kubeconfig/bootstrap");
+    Var::new("KUBELET_TLS_ARGS")
+        .flag(
+            "kubeconfig",
+            paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host),
+        )
+        .flag_if(
+            bootstrap,
+            "bootstrap-kubeconfig",
+            paths.kubeconfig("kubeconfig/bootstrap", host),
+        )
+        .flag("client-ca-file", paths.ca("kubelet-client", host))
+        .flag("tls-cert-file", paths.cert(&serving, host))
+        .flag("tls-private-key-file", paths.key(&serving, host))
+        .flag("cert-dir", paths.context.layout.pki_dir.clone())
+        .done()
+}
+
+fn kube_proxy(paths: &Paths<'_>, host: &Host) -> FlagVar {
+    Var::new("KUBE_PROXY_TLS_ARGS")
+        .flag(
+            "kubeconfig",
+            paths.kubeconfig("kubeconfig/kube-proxy", host),
+        )
+        .done()
+}

@@ -1,0 +1,466 @@
+//! Builds the certificate artifacts (CAs, leaves of every set, users, the
+//! service-account key pair) with their subjects, SANs, EKUs and placements,
+//! then hands over to [`super::files`] for what embeds or names them.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::context::{CaConfig, Context, SetConfig};
+use crate::model::values::SanValue;
+use crate::model::{
+    Artifact, ArtifactId, CaRole, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement,
+    Sans, SetCa, Spec, Subject,
+};
+use crate::plan::Role;
+
+/// Builds the whole model from resolved settings.
+pub fn build(context: Context) -> Model {
+    let mut builder = Builder {
+        context: &context,
+        artifacts: Vec::new(),
+    };
+    builder.cas();
+    builder.etcd();
+    builder.control_plane();
+    builder.workers();
+    builder.users();
+    let mut artifacts = builder.artifacts;
+    super::files::build(&context, &mut artifacts);
+    let set_cas = context
+        .sets
+        .iter()
+        .filter_map(|(set, config)| {
+            let ca = config.ca.as_ref()?;
+            Some((
+                *set,
+                SetCa {
+                    ca: ca_id(ca),
+                    span: config.ca_span.clone(),
+                },
+            ))
+        })
+        .collect::<BTreeMap<_, _>>();
+    Model {
+        cluster: context.cluster,
+        layout: context.layout,
+        hosts: context.hosts,
+        set_cas,
+        artifacts,
+    }
+}
+
+/// The id of the CA named `name`.
+pub fn ca_id(name: &str) -> ArtifactId {
+    ArtifactId::new(&["ca", name])
+}
+
+/// The id of the CA of a set (the cluster CA when unresolved).
+pub fn set_ca(context: &Context, set: &str) -> ArtifactId {
+    ca_id(context.sets[set].ca.as_deref().unwrap_or_default())
+}
+
+struct Builder<'c> {
+    context: &'c Context,
+    artifacts: Vec<Artifact>,
+}
+
+/// A leaf certificate about to be added.
+struct Leaf<'a> {
+    id: ArtifactId,
+    set: &'static str,
+    host: Option<&'a Host>,
+    subject: Subject,
+    sans: Sans,
+    eku: Vec<Eku>,
+    stem: String,
+    placed_on: Vec<&'a Host>,
+}
+
+impl<'c> Builder<'c> {
+    fn set(&self, name: &str) -> &'c SetConfig {
+        &self.context.sets[name]
+    }
+
+    fn hosts_with(&self, role: Role) -> Vec<&'c Host> {
+        self.context.hosts.iter().filter(|h| h.has(role)).collect()
+    }
+
+    fn ca_role(&self, name: &str) -> CaRole {
+        let of = |set: &str| self.set(set).ca.as_deref() == Some(name);
+        if of("apiserver") {
+            CaRole::Cluster
+        } else if of("etcd-server") {
+            CaRole::Etcd
+        } else if of("front-proxy") {
+            CaRole::FrontProxy
+        } else {
+            CaRole::Other
+        }
+    }
+
+    /// The hosts whose components need a CA's certificate to verify a peer.
+    fn hosts_needing_ca(&self, name: &str) -> Vec<&'c Host> {
+        let of = |set: &str| self.set(set).ca.as_deref() == Some(name);
+        self.context
+            .hosts
+            .iter()
+            .filter(|h| {
+                (h.has(Role::Etcd) && (of("etcd-client") || of("etcd-peer") || of("etcd-server")))
+                    || (h.has(Role::ControlPlane)
+                        && (of("apiserver-client")
+                            || of("etcd-server")
+                            || of("kubelet-server")
+                            || of("front-proxy")
+                            || of("apiserver")))
+                    || (h.has(Role::Worker) && (of("kubelet-client") || of("apiserver")))
+            })
+            .collect()
+    }
+
+    fn cas(&mut self) {
+        for ca in &self.context.cas {
+            let stem = self
+                .context
+                .layout
+                .ca_stem(&ca.name, self.ca_role(&ca.name));
+            let mut files = self.pki_files(&stem, &self.hosts_needing_ca(&ca.name), FileRole::Cert);
+            files.extend(self.cluster_pki_files(&stem));
+            if self.signs_for_controller_manager(ca) {
+                files.extend(self.pki_files(
+                    &stem,
+                    &self.hosts_with(Role::ControlPlane),
+                    FileRole::Key,
+                ));
+            }
+            let id = ca_id(&ca.name);
+            self.artifacts.push(Artifact {
+                spec: Spec::Ca(CertSpec {
+                    set: None,
+                    host: None,
+                    issuer: id.clone(),
+                    subject: ca.subject.clone(),
+                    sans: Sans::default(),
+                    eku: Vec::new(),
+                    key: ca.key,
+                    validity: ca.validity,
+                }),
+                id,
+                files,
+                origin: Some(ca.span.clone()),
+            });
+        }
+    }
+
+    /// Whether the controller-manager signs kubelet certificates with this CA
+    /// (TLS bootstrapping), so its key must be on control-plane hosts.
+    fn signs_for_controller_manager(&self, ca: &CaConfig) -> bool {
+        self.context.cluster.token_csv
+            && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
+    }
+
+    fn cluster_pki_files(&self, stem: &str) -> Vec<Placement> {
+        let layout = &self.context.layout;
+        [
+            (layout.cert_file(stem), FileRole::Cert),
+            (layout.key_file(stem), FileRole::Key),
+        ]
+        .into_iter()
+        .map(|(file, role)| Placement {
+            host: None,
+            path: format!("cluster/pki/{file}"),
+            host_path: None,
+            role,
+        })
+        .collect()
+    }
+
+    fn pki_files(&self, stem: &str, hosts: &[&Host], role: FileRole) -> Vec<Placement> {
+        let layout = &self.context.layout;
+        let file = match role {
+            FileRole::Key => layout.key_file(stem),
+            FileRole::PublicKey => layout.public_key_file(stem),
+            _ => layout.cert_file(stem),
+        };
+        hosts
+            .iter()
+            .map(|host| host_placement(host, layout.in_pki(&file), role))
+            .collect()
+    }
+
+    fn subject(&self, cn: &str, o: &[&str]) -> Subject {
+        Subject {
+            cn: cn.to_string(),
+            o: o.iter().map(|s| (*s).to_string()).collect(),
+            ..self.context.base_subject.clone()
+        }
+    }
+
+    fn push_leaf(&mut self, leaf: Leaf<'_>) {
+        let set = self.set(leaf.set);
+        let mut files = self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Cert);
+        files.extend(self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Key));
+        self.artifacts.push(Artifact {
+            id: leaf.id,
+            spec: Spec::Cert(CertSpec {
+                set: Some(leaf.set),
+                host: leaf.host.map(|h| h.name.clone()),
+                issuer: set_ca(self.context, leaf.set),
+                subject: leaf.subject,
+                sans: leaf.sans,
+                eku: leaf.eku,
+                key: set.key,
+                validity: set.validity,
+            }),
+            files,
+            origin: leaf
+                .host
+                .map(|h| h.span.clone())
+                .or_else(|| set.span.clone()),
+        });
+    }
+
+    fn host_sans(&self, host: &Host, set: &str, loopback: bool) -> Sans {
+        let mut sans = Sans::default();
+        sans.add_dns(&host.name);
+        if loopback {
+            sans.add_dns("localhost");
+        }
+        sans.add_ip(host.address);
+        if loopback {
+            sans.add_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            sans.add_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        }
+        add_extra(&mut sans, &self.set(set).extra_sans);
+        sans
+    }
+
+    fn etcd(&mut self) {
+        let layout = self.context.layout.clone();
+        for host in self.hosts_with(Role::Etcd) {
+            for (set, cfssl, kubeadm) in [
+                ("etcd-server", "etcd", "etcd/server"),
+                ("etcd-peer", "etcd-peer", "etcd/peer"),
+            ] {
+                self.push_leaf(Leaf {
+                    id: ArtifactId::new(&["cert", set, &host.name]),
+                    set,
+                    host: Some(host),
+                    subject: self.subject(&host.name, &[]),
+                    sans: self.host_sans(host, set, true),
+                    eku: vec![Eku::ServerAuth, Eku::ClientAuth],
+                    stem: layout.leaf_stem(cfssl, kubeadm),
+                    placed_on: vec![host],
+                });
+            }
+        }
+    }
+
+    fn apiserver_sans(&self) -> Sans {
+        let cluster = &self.context.cluster;
+        let mut sans = Sans::default();
+        for name in ["kubernetes", "kubernetes.default", "kubernetes.default.svc"] {
+            sans.add_dns(name);
+        }
+        sans.add_dns(&format!(
+            "kubernetes.default.svc.{}",
+            cluster.cluster_domain
+        ));
+        sans.add_dns("localhost");
+        sans.add_ip(cluster.first_service_ip);
+        sans.add_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        for host in self.hosts_with(Role::ControlPlane) {
+            sans.add_ip(host.address);
+        }
+        match cluster.apiserver_host.parse::<IpAddr>() {
+            Ok(ip) => sans.add_ip(ip),
+            Err(_) => sans.add_dns(&cluster.apiserver_host),
+        }
+        add_extra(&mut sans, &self.set("apiserver").extra_sans);
+        sans
+    }
+
+    fn control_plane(&mut self) {
+        let layout = self.context.layout.clone();
+        let masters = self.hosts_with(Role::ControlPlane);
+        if masters.is_empty() {
+            return;
+        }
+        let leaves = [
+            (
+                "apiserver",
+                "apiserver",
+                "kube-apiserver",
+                vec![Eku::ServerAuth],
+                ("kubernetes", "apiserver"),
+            ),
+            (
+                "apiserver-etcd-client",
+                "etcd-client",
+                "kube-apiserver-etcd-client",
+                vec![Eku::ClientAuth],
+                ("apiserver-etcd-client", "apiserver-etcd-client"),
+            ),
+            (
+                "apiserver-kubelet-client",
+                "kubelet-client",
+                "kube-apiserver-kubelet-client",
+                vec![Eku::ClientAuth],
+                ("apiserver-kubelet-client", "apiserver-kubelet-client"),
+            ),
+            (
+                "front-proxy-client",
+                "front-proxy",
+                "front-proxy-client",
+                vec![Eku::ClientAuth],
+                ("front-proxy-client", "front-proxy-client"),
+            ),
+            (
+                "kube-controller-manager",
+                "apiserver-client",
+                "system:kube-controller-manager",
+                vec![Eku::ClientAuth],
+                ("kube-controller-manager", "kube-controller-manager"),
+            ),
+            (
+                "kube-scheduler",
+                "apiserver-client",
+                "system:kube-scheduler",
+                vec![Eku::ClientAuth],
+                ("kube-scheduler", "kube-scheduler"),
+            ),
+        ];
+        for (name, set, cn, eku, (cfssl, kubeadm)) in leaves {
+            let sans = if set == "apiserver" {
+                self.apiserver_sans()
+            } else {
+                Sans::default()
+            };
+            self.push_leaf(Leaf {
+                id: ArtifactId::new(&["cert", name]),
+                set,
+                host: None,
+                subject: self.subject(cn, &[]),
+                sans,
+                eku,
+                stem: layout.leaf_stem(cfssl, kubeadm),
+                placed_on: masters.clone(),
+            });
+        }
+        let stem = layout.leaf_stem("service-account", "sa");
+        let key_file = if layout.preset == crate::plan::Preset::Cfssl {
+            layout.key_file(&stem)
+        } else {
+            format!("{stem}.key")
+        };
+        let mut files: Vec<Placement> = masters
+            .iter()
+            .map(|h| host_placement(h, layout.in_pki(&key_file), FileRole::Key))
+            .collect();
+        files.extend(self.pki_files(&stem, &masters, FileRole::PublicKey));
+        self.artifacts.push(Artifact {
+            id: ArtifactId::new(&["keypair", "service-account"]),
+            spec: Spec::Keypair(KeyPairSpec {
+                set: "service-account",
+                key: self.set("service-account").key,
+            }),
+            files,
+            origin: self.set("service-account").span.clone(),
+        });
+    }
+
+    fn workers(&mut self) {
+        let layout = self.context.layout.clone();
+        let workers = self.hosts_with(Role::Worker);
+        if workers.is_empty() {
+            return;
+        }
+        self.push_leaf(Leaf {
+            id: ArtifactId::new(&["cert", "kube-proxy"]),
+            set: "apiserver-client",
+            host: None,
+            subject: self.subject("system:kube-proxy", &[]),
+            sans: Sans::default(),
+            eku: vec![Eku::ClientAuth],
+            stem: layout.leaf_stem("kube-proxy", "kube-proxy"),
+            placed_on: workers.clone(),
+        });
+        for host in workers {
+            let node = format!("system:node:{}", host.name);
+            self.push_leaf(Leaf {
+                id: ArtifactId::new(&["cert", "kubelet", &host.name]),
+                set: "apiserver-client",
+                host: Some(host),
+                subject: self.subject(&node, &["system:nodes"]),
+                sans: Sans::default(),
+                eku: vec![Eku::ClientAuth],
+                stem: layout.leaf_stem("kubelet-client", "kubelet-client"),
+                placed_on: vec![host],
+            });
+            self.push_leaf(Leaf {
+                id: ArtifactId::new(&["cert", "kubelet-server", &host.name]),
+                set: "kubelet-server",
+                host: Some(host),
+                subject: self.subject(&node, &["system:nodes"]),
+                sans: self.host_sans(host, "kubelet-server", false),
+                eku: vec![Eku::ServerAuth],
+                stem: layout.leaf_stem("kubelet", "kubelet"),
+                placed_on: vec![host],
+            });
+        }
+    }
+
+    fn users(&mut self) {
+        let layout = self.context.layout.clone();
+        let client = self.set("apiserver-client");
+        for user in &self.context.users {
+            let stem = &user.name;
+            let files = [
+                (layout.cert_file(stem), FileRole::Cert),
+                (layout.key_file(stem), FileRole::Key),
+            ]
+            .into_iter()
+            .map(|(file, role)| Placement {
+                host: None,
+                path: format!("cluster/users/{file}"),
+                host_path: None,
+                role,
+            })
+            .collect();
+            let groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
+            self.artifacts.push(Artifact {
+                id: ArtifactId::new(&["cert", "users", &user.name]),
+                spec: Spec::Cert(CertSpec {
+                    set: Some("apiserver-client"),
+                    host: None,
+                    issuer: set_ca(self.context, "apiserver-client"),
+                    subject: self.subject(&user.name, &groups),
+                    sans: Sans::default(),
+                    eku: vec![Eku::ClientAuth],
+                    key: user.key.unwrap_or(client.key),
+                    validity: user.validity.unwrap_or(client.validity),
+                }),
+                files,
+                origin: Some(user.span.clone()),
+            });
+        }
+    }
+}
+
+fn add_extra(sans: &mut Sans, extra: &[SanValue]) {
+    for san in extra {
+        match san {
+            SanValue::Ip(ip) => sans.add_ip(*ip),
+            SanValue::Dns(name) => sans.add_dns(name),
+        }
+    }
+}
+
+/// A file on a host at an absolute on-host path.
+pub fn host_placement(host: &Host, host_path: String, role: FileRole) -> Placement {
+    Placement {
+        host: Some(host.name.clone()),
+        path: format!("hosts/{}{}", host.name, host_path),
+        host_path: Some(host_path),
+        role,
+    }
+}

@@ -1,0 +1,207 @@
+//! Builds the artifacts that embed or name certificates: kubeconfigs, the
+//! bootstrap token file, RBAC manifests and one flag file per component per
+//! host. Runs after the certificates exist in the artifact list, and takes
+//! every path from their placements, so a path is decided in one place.
+
+use super::artifacts::{host_placement, set_ca};
+use super::context::Context;
+use crate::model::flags::{self, Paths};
+use crate::model::{
+    Artifact, ArtifactId, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement,
+    Spec, TokenFileSpec,
+};
+use crate::plan::Role;
+
+/// Appends kubeconfigs, token file, manifests and flag files.
+pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) {
+    let mut built = Vec::new();
+    kubeconfigs(context, &mut built);
+    if context.cluster.token_csv {
+        bootstrap(context, &mut built);
+    }
+    manifests(context, &mut built);
+    artifacts.extend(built);
+    let paths = Paths { context, artifacts };
+    let flag_files = flags::build(&paths);
+    artifacts.extend(flag_files);
+}
+
+fn hosts(context: &Context, role: Role) -> Vec<&Host> {
+    context.hosts.iter().filter(|h| h.has(role)).collect()
+}
+
+struct KubeconfigPlan<'a> {
+    id: ArtifactId,
+    credential: Credential,
+    user: String,
+    local: bool,
+    file: (&'a str, &'a str),
+    on: Vec<&'a Host>,
+}
+
+fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
+    let layout = &context.layout;
+    let file = layout.kubeconfig_file(plan.file.0, plan.file.1);
+    let cluster = &context.cluster;
+    let server = if plan.local {
+        format!("https://127.0.0.1:{}", cluster.apiserver_port)
+    } else {
+        cluster.apiserver_url.trim_end_matches('/').to_string()
+    };
+    Artifact {
+        id: plan.id,
+        spec: Spec::Kubeconfig(KubeconfigSpec {
+            cluster_name: cluster.name.clone(),
+            server,
+            ca: set_ca(context, "apiserver"),
+            user: plan.user,
+            credential: plan.credential,
+        }),
+        files: plan
+            .on
+            .iter()
+            .map(|h| host_placement(h, layout.in_config(&file), FileRole::Kubeconfig))
+            .collect(),
+        origin: Some(cluster.apiserver_url_span.clone()),
+    }
+}
+
+fn cert(segments: &[&str]) -> Credential {
+    let mut all = vec!["cert"];
+    all.extend_from_slice(segments);
+    Credential::ClientCert(ArtifactId::new(&all))
+}
+
+fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
+    let masters = hosts(context, Role::ControlPlane);
+    let workers = hosts(context, Role::Worker);
+    if !masters.is_empty() {
+        for (name, kubeadm) in [
+            ("kube-controller-manager", "controller-manager"),
+            ("kube-scheduler", "scheduler"),
+        ] {
+            out.push(kubeconfig(
+                context,
+                KubeconfigPlan {
+                    id: ArtifactId::new(&["kubeconfig", name]),
+                    credential: cert(&[name]),
+                    user: format!("system:{name}"),
+                    local: true,
+                    file: (name, kubeadm),
+                    on: masters.clone(),
+                },
+            ));
+        }
+    }
+    if !workers.is_empty() {
+        out.push(kubeconfig(
+            context,
+            KubeconfigPlan {
+                id: ArtifactId::new(&["kubeconfig", "kube-proxy"]),
+                credential: cert(&["kube-proxy"]),
+                user: "system:kube-proxy".into(),
+                local: false,
+                file: ("kube-proxy", "kube-proxy"),
+                on: workers.clone(),
+            },
+        ));
+    }
+    for host in &workers {
+        out.push(kubeconfig(
+            context,
+            KubeconfigPlan {
+                id: ArtifactId::new(&["kubeconfig", "kubelet", &host.name]),
+                credential: cert(&["kubelet", &host.name]),
+                user: format!("system:node:{}", host.name),
+                local: false,
+                file: ("kubelet", "kubelet"),
+                on: vec![host],
+            },
+        ));
+    }
+    for user in &context.users {
+        let mut artifact = kubeconfig(
+            context,
+            KubeconfigPlan {
+                id: ArtifactId::new(&["kubeconfig", "users", &user.name]),
+                credential: cert(&["users", &user.name]),
+                user: user.name.clone(),
+                local: false,
+                file: (&user.name, &user.name),
+                on: Vec::new(),
+            },
+        );
+        let file = context.layout.kubeconfig_file(&user.name, &user.name);
+        artifact.files = vec![Placement {
+            host: None,
+            path: format!("cluster/kubeconfigs/{file}"),
+            host_path: None,
+            role: FileRole::Kubeconfig,
+        }];
+        artifact.origin = Some(user.span.clone());
+        out.push(artifact);
+    }
+}
+
+fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
+    let token = ArtifactId::new(&["token-file", "bootstrap"]);
+    let layout = &context.layout;
+    out.push(Artifact {
+        id: token.clone(),
+        spec: Spec::TokenFile(TokenFileSpec {
+            user: "kubelet-bootstrap".into(),
+            uid: "10001".into(),
+            groups: vec!["system:bootstrappers".into()],
+        }),
+        files: hosts(context, Role::ControlPlane)
+            .iter()
+            .map(|h| host_placement(h, layout.in_config("token.csv"), FileRole::TokenFile))
+            .collect(),
+        origin: None,
+    });
+    let workers = hosts(context, Role::Worker);
+    if !workers.is_empty() {
+        out.push(kubeconfig(
+            context,
+            KubeconfigPlan {
+                id: ArtifactId::new(&["kubeconfig", "bootstrap"]),
+                credential: Credential::Token(token),
+                user: "kubelet-bootstrap".into(),
+                local: false,
+                file: ("bootstrap", "bootstrap-kubelet"),
+                on: workers,
+            },
+        ));
+    }
+}
+
+fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -> Artifact {
+    Artifact {
+        id: ArtifactId::new(&["manifest", name]),
+        spec: Spec::Manifest(ManifestSpec { template, values }),
+        files: vec![Placement {
+            host: None,
+            path: format!("cluster/manifests/{name}.yaml"),
+            host_path: None,
+            role: FileRole::Manifest,
+        }],
+        origin: None,
+    }
+}
+
+fn manifests(context: &Context, out: &mut Vec<Artifact>) {
+    if context.hosts.iter().any(|h| h.has(Role::ControlPlane)) {
+        out.push(manifest(
+            "apiserver-kubelet-rbac",
+            "rbac-apiserver-kubelet.yaml",
+            vec![("user".into(), "kube-apiserver-kubelet-client".into())],
+        ));
+    }
+    if context.cluster.token_csv {
+        out.push(manifest(
+            "kubelet-bootstrap-rbac",
+            "rbac-kubelet-bootstrap.yaml",
+            vec![("bootstrap_group".into(), "system:bootstrappers".into())],
+        ));
+    }
+}

@@ -1,0 +1,117 @@
+//! The model: the plan resolved into every artifact certplan will produce,
+//! with defaults applied, CAs resolved per set and SANs derived.
+//!
+//! [`lower_plan`] is the only way in. Later stages (check, graph, issue,
+//! render) read the model and never the raw plan.
+
+mod artifact;
+mod flags;
+mod layout;
+mod lower;
+pub mod values;
+
+pub use artifact::*;
+pub use layout::{CaRole, Layout};
+pub use lower::lower_plan;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use crate::plan::Role;
+
+/// The certificate sets, in the order of the design, plus front-proxy.
+pub const SETS: [&str; 9] = [
+    "etcd-server",
+    "etcd-peer",
+    "etcd-client",
+    "apiserver",
+    "apiserver-client",
+    "service-account",
+    "kubelet-server",
+    "kubelet-client",
+    "front-proxy",
+];
+
+/// A compiled plan.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Cluster-wide settings.
+    pub cluster: Cluster,
+    /// File naming and directories.
+    pub layout: Layout,
+    /// The hosts, in plan order.
+    pub hosts: Vec<Host>,
+    /// The CA of each set that has one, with the span that chose it.
+    pub set_cas: BTreeMap<&'static str, SetCa>,
+    /// Every artifact: CAs first, then what they sign, then what embeds those.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// The CA chosen for a set.
+#[derive(Debug, Clone)]
+pub struct SetCa {
+    /// The CA's artifact id.
+    pub ca: ArtifactId,
+    /// Where the plan chose it, if it did.
+    pub span: Option<Range<usize>>,
+}
+
+/// Cluster-wide settings, resolved.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The cluster's name.
+    pub name: String,
+    /// Kubernetes `(major, minor)`.
+    pub version: (u32, u32),
+    /// What kubeconfigs dial.
+    pub apiserver_url: String,
+    /// The host part of `apiserver_url`.
+    pub apiserver_host: String,
+    /// The port of `apiserver_url` (also the API server's secure port).
+    pub apiserver_port: u16,
+    /// Where `apiserver_url` is written in the plan.
+    pub apiserver_url_span: Range<usize>,
+    /// The service network.
+    pub service_cidr: ipnet::IpNet,
+    /// Where `service_cidr` is written in the plan.
+    pub service_cidr_span: Range<usize>,
+    /// The first address of the service network (the `kubernetes` service).
+    pub first_service_ip: IpAddr,
+    /// The cluster DNS domain.
+    pub cluster_domain: String,
+    /// Whether kubelets may bootstrap with a token from `token.csv`.
+    pub token_csv: bool,
+}
+
+/// A host, resolved.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Its name (also its node name).
+    pub name: String,
+    /// Its address.
+    pub address: IpAddr,
+    /// What runs on it.
+    pub roles: Vec<Role>,
+    /// Where it is declared.
+    pub span: Range<usize>,
+}
+
+impl Host {
+    /// Whether the host has a role.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl Model {
+    /// The artifact with an id.
+    pub fn artifact(&self, id: &ArtifactId) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| &a.id == id)
+    }
+
+    /// The hosts with a role.
+    pub fn hosts_with(&self, role: Role) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(move |h| h.has(role))
+    }
+}

@@ -1,0 +1,177 @@
+//! Checked values of a plan: DNS names, SANs, durations, versions, URLs.
+//! Each parser returns a message fit for a diagnostic on failure.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A SAN as written in a plan, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SanValue {
+    /// An IP address SAN.
+    Ip(IpAddr),
+    /// A DNS name SAN (possibly a wildcard).
+    Dns(String),
+}
+
+/// Why a SAN was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SanError {
+    /// A network, not an address.
+    Cidr,
+    /// Neither an IP address nor a valid DNS name.
+    Invalid(String),
+}
+
+/// Classifies a SAN: IP addresses become IP SANs, names DNS SANs; a CIDR is
+/// neither.
+pub fn parse_san(text: &str) -> Result<SanValue, SanError> {
+    let trimmed = text.trim();
+    if let Ok(ip) = trimmed.parse::<IpAddr>() {
+        return Ok(SanValue::Ip(ip));
+    }
+    if trimmed.parse::<ipnet::IpNet>().is_ok() {
+        return Err(SanError::Cidr);
+    }
+    match check_dns_name(trimmed, true) {
+        Ok(()) => Ok(SanValue::Dns(trimmed.to_ascii_lowercase())),
+        Err(reason) => Err(SanError::Invalid(reason)),
+    }
+}
+
+/// Checks a DNS name by RFC 1123; a wildcard is allowed only as the whole
+/// leftmost label and only when `allow_wildcard`.
+pub fn check_dns_name(name: &str, allow_wildcard: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a DNS name cannot be empty".into());
+    }
+    if name.len() > 253 {
+        return Err("a DNS name is at most 253 characters".into());
+    }
+    for (index, label) in name.split('.').enumerate() {
+        if label == "*" {
+            if !allow_wildcard {
+                return Err("a wildcard is not allowed here".into());
+            }
+            if index != 0 {
+                return Err("a wildcard may only be the leftmost label".into());
+            }
+            if name.split('.').count() < 3 {
+                return Err("a wildcard needs at least two labels after it".into());
+            }
+            continue;
+        }
+        check_label(label)?;
+    }
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("the last label of a DNS name cannot be all digits".into());
+    }
+    Ok(())
+}
+
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("a DNS name cannot have an empty label".into());
+    }
+    if label.len() > 63 {
+        return Err(format!("the label `{label}` is longer than 63 characters"));
+    }
+    if label.contains('*') {
+        return Err("a wildcard must be a whole label".into());
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(format!(
+            "the label `{label}` has a character other than a-z, 0-9 and `-`"
+        ));
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err(format!("the label `{label}` starts or ends with `-`"));
+    }
+    Ok(())
+}
+
+/// Parses a humantime duration (`8760h`, `1y`, `90d`); zero is rejected.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("`{text}` is not a duration ({error}); write for example `8760h`, `365d` or `1y`")
+    })?;
+    if duration.is_zero() {
+        return Err("a validity must be longer than zero".into());
+    }
+    if duration > Duration::from_secs(100 * 366 * 24 * 3600) {
+        return Err("a validity longer than 100 years is not supported".into());
+    }
+    Ok(duration)
+}
+
+/// The Kubernetes versions certplan knows the flags of.
+pub const SUPPORTED_MINORS: std::ops::RangeInclusive<u32> = 20..=35;
+
+/// Parses `MAJOR.MINOR` (a patch is allowed and ignored) and checks it is known.
+pub fn parse_version(text: &str) -> Result<(u32, u32), String> {
+    let trimmed = text.trim().trim_start_matches('v');
+    let mut parts = trimmed.split('.');
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(1), Some(minor)) if SUPPORTED_MINORS.contains(&minor) => Ok((1, minor)),
+        (Some(major), Some(minor)) => Err(format!(
+            "Kubernetes {major}.{minor} is not a version certplan knows the flags of (1.{}–1.{})",
+            SUPPORTED_MINORS.start(),
+            SUPPORTED_MINORS.end()
+        )),
+        _ => Err(format!(
+            "`{text}` is not a Kubernetes version; write `MAJOR.MINOR`, for example `1.31`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_sans() {
+        assert_eq!(
+            parse_san("10.0.0.1"),
+            Ok(SanValue::Ip("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(parse_san("::1"), Ok(SanValue::Ip("::1".parse().unwrap())));
+        assert_eq!(
+            parse_san("Kube-API.example.com"),
+            Ok(SanValue::Dns("kube-api.example.com".into()))
+        );
+        assert_eq!(parse_san("192.168.214.1/24"), Err(SanError::Cidr));
+        assert!(matches!(
+            parse_san("bad_name.example.com"),
+            Err(SanError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_san("a.*.example.com"),
+            Err(SanError::Invalid(_))
+        ));
+        assert!(parse_san("*.apps.example.com").is_ok());
+        assert!(matches!(parse_san("*.com"), Err(SanError::Invalid(_))));
+        assert!(matches!(parse_san("10.0.0.300"), Err(SanError::Invalid(_))));
+    }
+
+    #[test]
+    fn parses_durations_and_versions() {
+        assert_eq!(
+            parse_duration("8760h"),
+            Ok(Duration::from_secs(8760 * 3600))
+        );
+        assert!(parse_duration("forever").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_version("1.31"), Ok((1, 31)));
+        assert_eq!(parse_version("v1.29.3"), Ok((1, 29)));
+        assert!(parse_version("1.8").is_err());
+        assert!(parse_version("latest").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! Writing the output tree: the only stage that touches the disk. Every file
+//! is written to a temporary file in its directory, given its mode, flushed
+//! and renamed into place; directories get modes that do not depend on the
+//! umask (0700 where they hold a secret).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::render::RenderedFile;
+
+/// Why writing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// A file system call failed.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A path would leave the output directory.
+    #[error("refusing to write `{0}`: the path leaves the output directory")]
+    Escapes(String),
+    /// Something other than a directory is where a directory must be.
+    #[error("`{0}` is in the way: a directory must be there")]
+    NotADirectory(PathBuf),
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OutputError {
+    let path = path.to_path_buf();
+    move |source| OutputError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Checks a relative output path: no absolute part, no `..`.
+pub fn safe_relative(path: &str) -> Result<&Path, OutputError> {
+    let p = Path::new(path);
+    if p.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(p)
+    } else {
+        Err(OutputError::Escapes(path.to_string()))
+    }
+}
+
+/// Writes files under `out`, creating directories with the right modes.
+pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError> {
+    let mut dir_modes: BTreeMap<PathBuf, u32> = BTreeMap::new();
+    for file in files {
+        let relative = safe_relative(&file.path)?;
+        let mut dir = relative.parent();
+        let mut direct = true;
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            let entry = dir_modes.entry(d.to_path_buf()).or_insert(0o755);
+            if direct && file.role.is_secret() {
+                *entry = 0o700;
+            }
+            direct = false;
+            dir = d.parent();
+        }
+    }
+    ensure_dir(out, None)?;
+    for (dir, mode) in &dir_modes {
+        ensure_dir(&out.join(dir), Some(*mode))?;
+    }
+    for file in files {
+        write_atomic(
+            &out.join(safe_relative(&file.path)?),
+            &file.contents,
+            file.mode,
+        )?;
+    }
+    for dir in dir_modes.keys() {
+        sync_dir(&out.join(dir))?;
+    }
+    Ok(())
+}
+
+fn ensure_dir(path: &Path, mode: Option<u32>) -> Result<(), OutputError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(OutputError::NotADirectory(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(path).map_err(io("create the directory", path))?;
+        }
+        Err(e) => return Err(io("inspect", path)(e)),
+    }
+    if let Some(mode) = mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(io("set the mode of", path))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so the
+/// final path never holds a partial file.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), OutputError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && meta.is_dir()
+    {
+        return Err(OutputError::NotADirectory(path.to_path_buf()));
+    }
+    let mut temp = tempfile::Builder::new()
+        .prefix(".certplan-")
+        .tempfile_in(dir)
+        .map_err(io("create a temporary file in", dir))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io("set the mode of", temp.path()))?;
+    temp.write_all(contents).map_err(io("write", path))?;
+    temp.as_file().sync_all().map_err(io("flush", path))?;
+    temp.persist(path)
+        .map_err(|e| io("rename into", path)(e.error))?;
+    Ok(())
+}
+
+fn sync_dir(path: &Path) -> Result<(), OutputError> {
+    fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io("flush the directory", path))
+}
+
+/// Removes files (relative to `out`) and then the directories they leave
+/// empty, up to `out`.
+pub fn remove_files(out: &Path, paths: &[String]) -> Result<(), OutputError> {
+    for path in paths {
+        let full = out.join(safe_relative(path)?);
+        match fs::remove_file(&full) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &full)(e)),
+        }
+        let mut dir = full.parent();
+        while let Some(d) = dir.filter(|d| *d != out && d.starts_with(out)) {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Carrying out a decision: gather material from disk, issue what is new,
+//! render the files that change, write them, remove what left, and record
+//! the new state last.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Compiled;
+use super::material;
+use crate::changes::{self, Action, Change, ChangeError, Disk, Options};
+use crate::issue::{self, IssueError, Keep, Material};
+use crate::model::{ArtifactId, Spec};
+use crate::output::{self, OutputError};
+use crate::render::{self, RenderError, Templates};
+use crate::state::{ArtifactState, CertState, STATE_PATH, State, StateError};
+
+/// Why an apply failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The state file is unusable.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A change certplan will not make unasked.
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// Key generation or signing failed.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// A template failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Writing failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// The changes carried out.
+    pub changes: Vec<Change>,
+}
+
+/// Decides the changes an apply would make, reading the tree but writing nothing.
+pub fn plan_changes(
+    compiled: &Compiled,
+    out: &Path,
+    options: &Options,
+) -> Result<Vec<Change>, ApplyError> {
+    let state = State::load(out)?;
+    let disk = Disk::new(out);
+    Ok(changes::decide(
+        &compiled.model,
+        &compiled.graph,
+        &state,
+        &disk,
+        options,
+    )?)
+}
+
+/// Applies a compiled plan to the output tree.
+pub fn apply(
+    compiled: &Compiled,
+    out: &Path,
+    options: &Options,
+    templates: &Templates,
+) -> Result<ApplyReport, ApplyError> {
+    let mut state = State::load(out)?;
+    let disk = Disk::new(out);
+    let model = &compiled.model;
+    let changes = changes::decide(model, &compiled.graph, &state, &disk, options)?;
+    if changes.is_empty() {
+        return Ok(ApplyReport { changes });
+    }
+    let regenerate: HashSet<usize> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew))
+        .filter_map(|c| c.index)
+        .filter(|&i| {
+            let spec = &model.artifacts[i].spec;
+            matches!(
+                spec,
+                Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
+            )
+        })
+        .collect();
+    let mut keep = Keep::default();
+    let mut wanted: Vec<usize> = Vec::new();
+    for change in &changes {
+        let Some(i) = change.index.filter(|i| regenerate.contains(i)) else {
+            continue;
+        };
+        let artifact = &model.artifacts[i];
+        let recorded = state.artifacts.get(artifact.id.as_str());
+        if !change.new_key
+            && let Some(recorded) = recorded
+        {
+            if let Spec::TokenFile(_) = artifact.spec {
+                if let Some(token) = material::load(artifact, recorded, &disk) {
+                    keep.material.insert(artifact.id.clone(), token);
+                    continue;
+                }
+            } else if let Some(key) = material::load_key(artifact, recorded, &disk)
+                .or_else(|| material::load_key_only(artifact, recorded, &disk))
+            {
+                keep.keys.insert(artifact.id.clone(), key);
+            }
+        }
+        wanted.push(i);
+    }
+    let needed = needed_from_disk(compiled, &changes, &regenerate);
+    for id in needed {
+        if keep.material.contains_key(&id) {
+            continue;
+        }
+        let (Some(artifact), Some(recorded)) =
+            (model.artifact(&id), state.artifacts.get(id.as_str()))
+        else {
+            continue;
+        };
+        if let Some(material) = material::load(artifact, recorded, &disk) {
+            keep.material.insert(id, material);
+        }
+    }
+    let materials = issue::issue_all(model, &wanted, keep, options.now)?;
+    let render_indices: Vec<usize> = changes
+        .iter()
+        .filter(|c| !c.writes.is_empty())
+        .filter_map(|c| c.index)
+        .collect();
+    let writes: HashSet<&str> = changes
+        .iter()
+        .flat_map(|c| c.writes.iter().map(String::as_str))
+        .collect();
+    let files: Vec<render::RenderedFile> =
+        render::render_files(model, &render_indices, &materials, templates)?
+            .into_iter()
+            .filter(|f| writes.contains(f.path.as_str()))
+            .collect();
+    output::write_files(out, &files)?;
+    let removes: Vec<String> = changes
+        .iter()
+        .flat_map(|c| c.removes.iter().cloned())
+        .collect();
+    output::remove_files(out, &removes)?;
+    update_state(&mut state, compiled, &changes, &files, &materials, &disk);
+    output::write_atomic(&out.join(STATE_PATH), &state.to_json(), 0o644).or_else(|_| {
+        std::fs::create_dir_all(out.join(".certplan")).map_err(|source| OutputError::Io {
+            action: "create",
+            path: out.join(".certplan"),
+            source,
+        })?;
+        output::write_atomic(&out.join(STATE_PATH), &state.to_json(), 0o644)
+    })?;
+    Ok(ApplyReport { changes })
+}
+
+/// Artifacts whose material must come from disk: what is rendered or signs
+/// something, but is not issued in this run.
+fn needed_from_disk(
+    compiled: &Compiled,
+    changes: &[Change],
+    regenerate: &HashSet<usize>,
+) -> HashSet<ArtifactId> {
+    let model = &compiled.model;
+    let mut needed = HashSet::new();
+    for change in changes {
+        let Some(i) = change.index else { continue };
+        let artifact = &model.artifacts[i];
+        if !change.writes.is_empty() && !regenerate.contains(&i) {
+            needed.insert(artifact.id.clone());
+        }
+        if !change.writes.is_empty() || regenerate.contains(&i) {
+            needed.extend(
+                artifact
+                    .spec
+                    .inputs()
+                    .into_iter()
+                    .filter(|input| input != &artifact.id),
+            );
+        }
+    }
+    needed.retain(|id| {
+        model
+            .artifacts
+            .iter()
+            .position(|a| &a.id == id)
+            .is_none_or(|i| !regenerate.contains(&i))
+    });
+    needed
+}
+
+fn update_state(
+    state: &mut State,
+    compiled: &Compiled,
+    changes: &[Change],
+    files: &[render::RenderedFile],
+    materials: &HashMap<ArtifactId, Material>,
+    disk: &Disk,
+) {
+    let model = &compiled.model;
+    let written: HashMap<&str, &render::RenderedFile> =
+        files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for change in changes {
+        let Some(i) = change.index else {
+            state.artifacts.remove(change.id.as_str());
+            continue;
+        };
+        let artifact = &model.artifacts[i];
+        let previous = state.artifacts.remove(artifact.id.as_str());
+        let mut recorded_files = previous
+            .as_ref()
+            .map(|p| p.files.clone())
+            .unwrap_or_default();
+        recorded_files.retain(|path, _| artifact.files.iter().any(|f| &f.path == path));
+        for path in &change.writes {
+            if let Some(file) = written.get(path.as_str()) {
+                recorded_files.insert(path.clone(), disk.record(path, &file.contents, file.role));
+            }
+        }
+        let cert = match materials.get(&artifact.id) {
+            Some(Material::Cert(issued)) => Some(CertState {
+                serial: issued.serial.clone(),
+                not_before: issued.not_before.format(&Rfc3339).unwrap_or_default(),
+                not_after: issued.not_after.format(&Rfc3339).unwrap_or_default(),
+            }),
+            _ => previous.as_ref().and_then(|p| p.cert.clone()),
+        };
+        state.artifacts.insert(
+            artifact.id.to_string(),
+            ArtifactState {
+                fingerprint: compiled.graph.fingerprints[i].clone(),
+                spec: serde_json::to_value(&artifact.spec).unwrap_or_default(),
+                cert,
+                files: recorded_files,
+            },
+        );
+    }
+    state.version = crate::state::STATE_VERSION;
+}
+
+/// The clock to use: `--now`, else `SOURCE_DATE_EPOCH`, else the system's.
+pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, String> {
+    if let Some(text) = now {
+        return OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("`--now {text}` is not an RFC 3339 time: {e}"));
+    }
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        let seconds: i64 = epoch
+            .trim()
+            .parse()
+            .map_err(|_| format!("SOURCE_DATE_EPOCH=`{epoch}` is not a number of seconds"))?;
+        return OffsetDateTime::from_unix_timestamp(seconds)
+            .map_err(|e| format!("SOURCE_DATE_EPOCH is out of range: {e}"));
+    }
+    Ok(OffsetDateTime::now_utc())
+}

@@ -1,0 +1,42 @@
+//! The pipeline, end to end: [`compile`] runs parse → lower → check → graph
+//! without touching the disk; [`apply`] decides the changes against the
+//! output tree, issues, renders and writes exactly those.
+
+mod apply;
+mod material;
+
+pub use apply::{ApplyError, ApplyReport, apply, clock, plan_changes};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::graph::Graph;
+use crate::model::Model;
+
+/// A plan that compiled: its model, graph and any warnings.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The model.
+    pub model: Model,
+    /// Its artifact graph.
+    pub graph: Graph,
+    /// Warnings (errors stop compilation).
+    pub warnings: Diagnostics,
+}
+
+/// Compiles plan text; on failure, every diagnostic found (warnings too).
+pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
+    let plan = crate::plan::parse_plan(source).map_err(|d| Diagnostics(vec![d]))?;
+    let model = crate::model::lower_plan(&plan)?;
+    let mut diagnostics = crate::check::check_model(&model);
+    if diagnostics.has_errors() {
+        diagnostics.sort();
+        return Err(diagnostics);
+    }
+    let graph = Graph::build(&model)
+        .map_err(|e| Diagnostics(vec![Diagnostic::error("internal-graph", e.to_string())]))?;
+    diagnostics.sort();
+    Ok(Compiled {
+        model,
+        graph,
+        warnings: diagnostics,
+    })
+}

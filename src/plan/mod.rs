@@ -1,0 +1,72 @@
+//! The plan as written: serde types that mirror the TOML file, with the spans
+//! of every value kept so later stages can point back into the source.
+//!
+//! [`parse_plan`] turns text into a [`PlanFile`]. It checks only what serde
+//! and TOML check (syntax, unknown keys, types, enum values); meaning is the
+//! business of `model::lower_plan` and `check`.
+
+mod schema;
+mod suggest;
+
+pub use schema::*;
+
+use crate::diag::Diagnostic;
+
+/// Parses a plan. A TOML or shape error becomes one diagnostic pointing at
+/// the offending text, with the nearest valid key suggested for unknown keys.
+pub fn parse_plan(source: &str) -> Result<PlanFile, Diagnostic> {
+    toml::from_str::<PlanFile>(source).map_err(|error| {
+        let message = error.message().trim().to_string();
+        let (rule, hint) = classify(&message);
+        let first_line = message.lines().next().unwrap_or_default().to_string();
+        Diagnostic::error(rule, first_line)
+            .at_opt(error.span())
+            .label(label_for(rule))
+            .hint_opt(hint)
+    })
+}
+
+fn classify(message: &str) -> (&'static str, Option<String>) {
+    if let Some((unknown, expected)) = suggest::parse_unknown(message) {
+        let rule = if message.starts_with("unknown variant") {
+            "unknown-value"
+        } else {
+            "unknown-key"
+        };
+        let hint = match suggest::nearest(&unknown, &expected) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("expected one of {}", expected.join(", ")),
+        };
+        return (rule, Some(hint));
+    }
+    if message.starts_with("missing field") {
+        return ("missing-key", None);
+    }
+    if message.starts_with("invalid type") {
+        return ("wrong-type", None);
+    }
+    if message.starts_with("duplicate key") {
+        return ("duplicate-key", None);
+    }
+    ("toml-syntax", None)
+}
+
+fn label_for(rule: &str) -> &'static str {
+    match rule {
+        "unknown-key" => "not a key certplan knows here",
+        "unknown-value" => "not a value certplan knows here",
+        "missing-key" => "a required key is missing in this table",
+        "wrong-type" => "wrong type",
+        "duplicate-key" => "defined twice",
+        _ => "here",
+    }
+}
+
+impl Diagnostic {
+    /// Adds a hint when there is one.
+    #[must_use]
+    pub fn hint_opt(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+}

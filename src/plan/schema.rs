@@ -1,0 +1,262 @@
+//! The serde types of a plan file (schema v1). Every value a diagnostic may
+//! point at is a [`Spanned`]; unknown keys are errors everywhere.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole plan file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    /// The cluster's name, version, endpoints and networks.
+    pub cluster: ClusterSection,
+    /// Defaults for every certificate.
+    #[serde(default)]
+    pub defaults: DefaultsSection,
+    /// Where files go on the hosts and how they are named.
+    #[serde(default)]
+    pub layout: LayoutSection,
+    /// Certificate authorities by name.
+    #[serde(default)]
+    pub cas: BTreeMap<Spanned<String>, CaSection>,
+    /// The machines of the cluster.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<HostSection>>,
+    /// Settings of the certificate sets.
+    #[serde(default)]
+    pub sets: SetsSection,
+    /// Extra client identities, each with a kubeconfig.
+    #[serde(default)]
+    pub users: Vec<Spanned<UserSection>>,
+    /// Bootstrap credentials.
+    #[serde(default)]
+    pub bootstrap: BootstrapSection,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The cluster's name, used in kubeconfigs.
+    pub name: Spanned<String>,
+    /// `MAJOR.MINOR`, selects flag names.
+    pub kubernetes_version: Spanned<String>,
+    /// The URL kubeconfigs dial: a VIP or load balancer.
+    pub apiserver_url: Spanned<String>,
+    /// The service network; its first address joins the API server's SANs.
+    pub service_cidr: Spanned<String>,
+    /// The cluster DNS domain.
+    pub cluster_domain: Option<Spanned<String>>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSection {
+    /// Key algorithm of every key unless a CA, set or user says otherwise.
+    pub key: Option<Spanned<KeyAlgorithm>>,
+    /// Validity of leaf certificates.
+    pub validity: Option<Spanned<String>>,
+    /// Validity of CA certificates.
+    pub ca_validity: Option<Spanned<String>>,
+    /// Subject fields shared by every certificate.
+    pub subject: Option<SubjectDefaults>,
+}
+
+/// Subject fields shared by every certificate. `O` and `CN` are identities
+/// and are never defaulted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectDefaults {
+    /// Country.
+    #[serde(rename = "C")]
+    pub c: Option<Spanned<String>>,
+    /// State or province.
+    #[serde(rename = "ST")]
+    pub st: Option<Spanned<String>>,
+    /// Locality.
+    #[serde(rename = "L")]
+    pub l: Option<Spanned<String>>,
+    /// Organisational unit.
+    #[serde(rename = "OU")]
+    pub ou: Option<Spanned<String>>,
+}
+
+/// `[layout]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutSection {
+    /// File naming convention.
+    pub preset: Option<Spanned<Preset>>,
+    /// Directory of certificates and keys on the hosts.
+    pub pki_dir: Option<Spanned<String>>,
+    /// Directory of kubeconfigs, token.csv and flag files on the hosts.
+    pub config_dir: Option<Spanned<String>>,
+}
+
+/// A file naming convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// `ca.pem`, `ca-key.pem`, `kubernetes.pem`, as the classic binary install.
+    Cfssl,
+    /// `ca.crt`, `ca.key`, `etcd/server.crt`, as kubeadm.
+    Kubeadm,
+}
+
+/// `[cas.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// Common name.
+    pub cn: Spanned<String>,
+    /// Organisations.
+    #[serde(default)]
+    pub o: Vec<Spanned<String>>,
+    /// Key algorithm.
+    pub key: Option<Spanned<KeyAlgorithm>>,
+    /// Validity.
+    pub validity: Option<Spanned<String>>,
+}
+
+/// `[[hosts]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    /// Host name (also the node name).
+    pub name: Spanned<String>,
+    /// The address its components listen on and are dialled at.
+    pub address: Spanned<String>,
+    /// What runs on it.
+    pub roles: Spanned<Vec<Spanned<Role>>>,
+    /// Extra SANs for this host's serving certificates.
+    #[serde(default)]
+    pub extra_sans: Vec<Spanned<String>>,
+}
+
+/// What a host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// An etcd member.
+    Etcd,
+    /// kube-apiserver, kube-controller-manager, kube-scheduler.
+    ControlPlane,
+    /// kubelet and kube-proxy.
+    Worker,
+}
+
+/// `[sets]`: one optional table per certificate set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetsSection {
+    /// etcd's serving certificates.
+    #[serde(rename = "etcd-server")]
+    pub etcd_server: Option<Spanned<SetSection>>,
+    /// etcd members' peer certificates.
+    #[serde(rename = "etcd-peer")]
+    pub etcd_peer: Option<Spanned<SetSection>>,
+    /// Clients of etcd (the API server).
+    #[serde(rename = "etcd-client")]
+    pub etcd_client: Option<Spanned<SetSection>>,
+    /// The API server's serving certificate.
+    pub apiserver: Option<Spanned<SetSection>>,
+    /// Clients of the API server.
+    #[serde(rename = "apiserver-client")]
+    pub apiserver_client: Option<Spanned<SetSection>>,
+    /// The service-account signing key pair.
+    #[serde(rename = "service-account")]
+    pub service_account: Option<Spanned<SetSection>>,
+    /// Kubelets' serving certificates.
+    #[serde(rename = "kubelet-server")]
+    pub kubelet_server: Option<Spanned<SetSection>>,
+    /// The API server's client certificate for calling kubelets.
+    #[serde(rename = "kubelet-client")]
+    pub kubelet_client: Option<Spanned<SetSection>>,
+    /// The aggregation layer's client certificate.
+    #[serde(rename = "front-proxy")]
+    pub front_proxy: Option<Spanned<SetSection>>,
+}
+
+/// `[sets.SET]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSection {
+    /// The CA that signs the set.
+    pub ca: Option<Spanned<String>>,
+    /// SANs added to the set's serving certificates.
+    #[serde(default)]
+    pub extra_sans: Vec<Spanned<String>>,
+    /// Key algorithm.
+    pub key: Option<Spanned<KeyAlgorithm>>,
+    /// Validity.
+    pub validity: Option<Spanned<String>>,
+}
+
+/// `[[users]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// User name: the certificate's CN.
+    pub name: Spanned<String>,
+    /// Groups: the certificate's O values.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// Key algorithm.
+    pub key: Option<Spanned<KeyAlgorithm>>,
+    /// Validity.
+    pub validity: Option<Spanned<String>>,
+}
+
+/// `[bootstrap]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSection {
+    /// Write `token.csv` and a `bootstrap.kubeconfig` for kubelet TLS bootstrapping.
+    #[serde(default)]
+    pub token_csv: bool,
+}
+
+/// A key algorithm and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+pub enum KeyAlgorithm {
+    /// RSA, 2048 bits.
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    /// RSA, 3072 bits.
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    /// RSA, 4096 bits.
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+    /// ECDSA on P-256.
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    /// ECDSA on P-384.
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
+    /// Ed25519.
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl KeyAlgorithm {
+    /// The name used in plans and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa2048 => "rsa-2048",
+            Self::Rsa3072 => "rsa-3072",
+            Self::Rsa4096 => "rsa-4096",
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::EcdsaP384 => "ecdsa-p384",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    /// Whether this is an RSA key (the only kind that may encipher keys).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+}

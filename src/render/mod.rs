@@ -1,0 +1,179 @@
+//! Rendering: turns the model and the issued material into file contents —
+//! PEM files, kubeconfigs, token.csv, flag files and manifests. Text formats
+//! come from minijinja templates embedded in the binary. Pure: no disk I/O.
+
+mod templates;
+
+pub use templates::{RenderError, Templates};
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use crate::issue::Material;
+use crate::model::{Artifact, ArtifactId, Credential, FileRole, Model, Spec};
+
+/// One rendered file, ready to write.
+pub struct RenderedFile {
+    /// Path relative to the output directory.
+    pub path: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Content; zeroed on drop since it may hold a key or token.
+    pub contents: Zeroizing<Vec<u8>>,
+    /// The artifact it belongs to.
+    pub artifact: ArtifactId,
+    /// What it holds.
+    pub role: FileRole,
+}
+
+/// Renders every file of the artifacts at `indices`.
+pub fn render_files(
+    model: &Model,
+    indices: &[usize],
+    materials: &HashMap<ArtifactId, Material>,
+    templates: &Templates,
+) -> Result<Vec<RenderedFile>, RenderError> {
+    let mut files = Vec::new();
+    for &i in indices {
+        let artifact = &model.artifacts[i];
+        for placement in &artifact.files {
+            let contents = render_one(model, artifact, placement.role, materials, templates)?;
+            files.push(RenderedFile {
+                path: placement.path.clone(),
+                mode: placement.role.mode(),
+                contents,
+                artifact: artifact.id.clone(),
+                role: placement.role,
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn missing(id: &ArtifactId) -> RenderError {
+    RenderError::MissingMaterial(id.clone())
+}
+
+fn render_one(
+    model: &Model,
+    artifact: &Artifact,
+    role: FileRole,
+    materials: &HashMap<ArtifactId, Material>,
+    templates: &Templates,
+) -> Result<Zeroizing<Vec<u8>>, RenderError> {
+    let text: Zeroizing<String> = match (&artifact.spec, role) {
+        (Spec::Ca(_) | Spec::Cert(_), FileRole::Cert) => {
+            Zeroizing::new(cert_of(materials, &artifact.id)?.cert_pem.clone())
+        }
+        (Spec::Ca(_) | Spec::Cert(_), FileRole::Key) => Zeroizing::new(
+            cert_of(materials, &artifact.id)?
+                .key
+                .pem
+                .expose()
+                .to_string(),
+        ),
+        (Spec::Keypair(_), FileRole::Key | FileRole::PublicKey) => {
+            let Some(Material::KeyPair(key)) = materials.get(&artifact.id) else {
+                return Err(missing(&artifact.id));
+            };
+            Zeroizing::new(if role == FileRole::Key {
+                key.pem.expose().to_string()
+            } else {
+                key.public_pem.clone()
+            })
+        }
+        (Spec::Kubeconfig(spec), _) => {
+            let ca = cert_of(materials, &spec.ca)?;
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+            let mut context = minijinja::context! {
+                ca_data => b64(&ca.cert_pem),
+                server => &spec.server,
+                cluster_name => &spec.cluster_name,
+                user => &spec.user,
+                context_name => format!("{}@{}", spec.user, spec.cluster_name),
+            };
+            match &spec.credential {
+                Credential::ClientCert(id) => {
+                    let client = cert_of(materials, id)?;
+                    let key = Zeroizing::new(b64(client.key.pem.expose()));
+                    context = minijinja::context! {
+                        client_certificate_data => b64(&client.cert_pem),
+                        client_key_data => key.as_str(),
+                        ..context
+                    };
+                }
+                Credential::Token(id) => {
+                    let Some(Material::Token(token)) = materials.get(id) else {
+                        return Err(missing(id));
+                    };
+                    context = minijinja::context! { token => token.expose(), ..context };
+                }
+            }
+            templates.render("kubeconfig.yaml", context)?
+        }
+        (Spec::TokenFile(spec), _) => {
+            let Some(Material::Token(token)) = materials.get(&artifact.id) else {
+                return Err(missing(&artifact.id));
+            };
+            templates.render(
+                "token.csv",
+                minijinja::context! { token => token.expose(), user => &spec.user, uid => &spec.uid, groups => &spec.groups },
+            )?
+        }
+        (Spec::Flags(spec), _) => {
+            let vars: Vec<_> = spec
+                .vars
+                .iter()
+                .map(|var| {
+                    let flags: Vec<_> = var
+                        .flags
+                        .iter()
+                        .map(|(name, value)| minijinja::context! { name => name, value => value })
+                        .collect();
+                    minijinja::context! { name => &var.name, flags => flags }
+                })
+                .collect();
+            templates.render(
+                "flags.env",
+                minijinja::context! {
+                    component => spec.component,
+                    host => &spec.host,
+                    cluster => &model.cluster.name,
+                    version => format!("{}.{}", model.cluster.version.0, model.cluster.version.1),
+                    vars => vars,
+                },
+            )?
+        }
+        (Spec::Manifest(spec), _) => {
+            let values: std::collections::BTreeMap<String, String> =
+                spec.values.iter().cloned().collect();
+            let values = minijinja::Value::from(values);
+            templates.render(spec.template, values)?
+        }
+        (spec, role) => {
+            return Err(RenderError::NoSuchFile {
+                artifact: artifact.id.clone(),
+                kind: spec.kind(),
+                role,
+            });
+        }
+    };
+    let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() + 1));
+    bytes.extend_from_slice(text.as_bytes());
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
+fn cert_of<'m>(
+    materials: &'m HashMap<ArtifactId, Material>,
+    id: &ArtifactId,
+) -> Result<&'m crate::issue::Issued, RenderError> {
+    match materials.get(id) {
+        Some(Material::Cert(issued)) => Ok(issued),
+        _ => Err(missing(id)),
+    }
+}

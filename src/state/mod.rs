@@ -1,0 +1,119 @@
+//! The state file, `DIR/.certplan/state.json`: what the last apply wrote, so
+//! the next run can tell what changed. It holds fingerprints, specs (which
+//! are public), file hashes and certificate serials and dates — never a key
+//! or token.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the state lives, relative to the output directory.
+pub const STATE_PATH: &str = ".certplan/state.json";
+
+/// The current state format.
+pub const STATE_VERSION: u32 = 1;
+
+/// The recorded state of an output tree.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// Per artifact id.
+    pub artifacts: BTreeMap<String, ArtifactState>,
+}
+
+/// What was written for one artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactState {
+    /// Fingerprint of its spec and inputs.
+    pub fingerprint: String,
+    /// Its spec as it was (no secrets: specs never hold any).
+    pub spec: serde_json::Value,
+    /// Certificate facts, for CAs and leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<CertState>,
+    /// Every file written, by path relative to the output directory.
+    pub files: BTreeMap<String, FileState>,
+}
+
+/// Facts of an issued certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CertState {
+    /// Hex serial.
+    pub serial: String,
+    /// NotBefore, RFC 3339.
+    pub not_before: String,
+    /// NotAfter, RFC 3339.
+    pub not_after: String,
+}
+
+/// One written file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileState {
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+    /// Its role (`cert`, `key`, ...).
+    pub role: crate::model::FileRole,
+    /// Its size, to skip hashing unchanged files.
+    pub size: u64,
+    /// Its modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// It exists but cannot be read.
+    #[error("cannot read the state file `{path}`: {source}")]
+    Read {
+        /// Its path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// It is not a state file certplan understands.
+    #[error("the state file `{path}` is damaged or from another version: {reason}")]
+    Corrupt {
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl State {
+    /// Loads the state of an output tree; an absent file is an empty state.
+    pub fn load(out: &Path) -> Result<Self, StateError> {
+        let path = out.join(STATE_PATH);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    version: STATE_VERSION,
+                    ..Self::default()
+                });
+            }
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let state: Self = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StateError::Corrupt {
+                path,
+                reason: format!("version {} is not {STATE_VERSION}", state.version),
+            });
+        }
+        Ok(state)
+    }
+
+    /// The state as pretty JSON, ending in a newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
