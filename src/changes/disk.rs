@@ -31,9 +31,7 @@ pub struct Disk {
 impl Disk {
     /// A view of `root`.
     pub fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_path_buf(),
-        }
+        Self { root: root.to_path_buf() }
     }
 
     /// The absolute path of a relative output path.
@@ -66,27 +64,15 @@ impl Disk {
     }
 
     /// The content of the first intact recorded file of `role`.
-    pub fn read_intact(
-        &self,
-        files: &BTreeMap<String, FileState>,
-        role: crate::model::FileRole,
-    ) -> Option<Vec<u8>> {
-        files
-            .iter()
-            .filter(|(_, f)| f.role == role)
-            .find_map(|(path, recorded)| {
-                let bytes = fs::read(self.path(path)).ok()?;
-                (sha256_hex(&bytes) == recorded.sha256).then_some(bytes)
-            })
+    pub fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>> {
+        files.iter().filter(|(_, f)| f.role == role).find_map(|(path, recorded)| {
+            let bytes = fs::read(self.path(path)).ok()?;
+            (sha256_hex(&bytes) == recorded.sha256).then_some(bytes)
+        })
     }
 
     /// The recorded facts of a file just written: hash, size, mtime.
-    pub fn record(
-        &self,
-        relative: &str,
-        contents: &[u8],
-        role: crate::model::FileRole,
-    ) -> FileState {
+    pub fn record(&self, relative: &str, contents: &[u8], role: crate::model::FileRole) -> FileState {
         let meta = fs::symlink_metadata(self.path(relative)).ok();
         FileState {
             sha256: sha256_hex(contents),

@@ -133,14 +133,8 @@ pub fn decide(
             return Err(ChangeError::UnknownRotate(id.clone()));
         }
     }
-    let mut decider = Decider {
-        model,
-        disk,
-        options,
-        new_key: HashSet::new(),
-        new_content: HashSet::new(),
-        changes: Vec::new(),
-    };
+    let mut decider =
+        Decider { model, disk, options, new_key: HashSet::new(), new_content: HashSet::new(), changes: Vec::new() };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
         decider.decide_one(i, state.artifacts.get(id.as_str()), &graph.fingerprints[i])?;
@@ -173,12 +167,7 @@ struct Decider<'a> {
 }
 
 impl Decider<'_> {
-    fn decide_one(
-        &mut self,
-        i: usize,
-        recorded: Option<&ArtifactState>,
-        fingerprint: &str,
-    ) -> Result<(), ChangeError> {
+    fn decide_one(&mut self, i: usize, recorded: Option<&ArtifactState>, fingerprint: &str) -> Result<(), ChangeError> {
         let artifact = &self.model.artifacts[i];
         let id = &artifact.id;
         let paths: Vec<String> = artifact.files.iter().map(|f| f.path.clone()).collect();
@@ -188,60 +177,27 @@ impl Decider<'_> {
             if is_ca && !rotate {
                 for file in artifact.files.iter().filter(|f| f.role == FileRole::Key) {
                     if self.disk.exists(&file.path) {
-                        return Err(ChangeError::CaKeyExists {
-                            id: id.clone(),
-                            path: file.path.clone(),
-                        });
+                        return Err(ChangeError::CaKeyExists { id: id.clone(), path: file.path.clone() });
                     }
                 }
             }
-            self.push(
-                i,
-                Action::Create,
-                "new in the plan".into(),
-                true,
-                paths,
-                Vec::new(),
-            );
+            self.push(i, Action::Create, "new in the plan".into(), true, paths, Vec::new());
             return Ok(());
         };
-        let removes: Vec<String> = recorded
-            .files
-            .keys()
-            .filter(|p| !paths.contains(p))
-            .cloned()
-            .collect();
+        let removes: Vec<String> = recorded.files.keys().filter(|p| !paths.contains(p)).cloned().collect();
         let spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
-        let spec_change = (recorded.fingerprint != fingerprint)
-            .then(|| reason::spec_difference(&recorded.spec, &spec))
-            .flatten();
-        let has_material = matches!(
-            artifact.spec,
-            Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
-        );
+        let spec_change =
+            (recorded.fingerprint != fingerprint).then(|| reason::spec_difference(&recorded.spec, &spec)).flatten();
+        let has_material = matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
         if rotate {
-            self.push(
-                i,
-                Action::Reissue,
-                "rotation asked for (`--rotate`): new key".into(),
-                true,
-                paths,
-                removes,
-            );
+            self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths, removes);
             return Ok(());
         }
         if let Some(difference) = spec_change {
             if is_ca {
-                return Err(ChangeError::CaChanged {
-                    id: id.clone(),
-                    reason: difference,
-                });
+                return Err(ChangeError::CaChanged { id: id.clone(), reason: difference });
             }
-            let action = if has_material {
-                Action::Reissue
-            } else {
-                Action::Rewrite
-            };
+            let action = if has_material { Action::Reissue } else { Action::Rewrite };
             let new_key = key_changed(&recorded.spec, &spec);
             self.push(i, action, difference, new_key, paths, removes);
             return Ok(());
@@ -255,18 +211,9 @@ impl Decider<'_> {
             return Ok(());
         }
         if matches!(artifact.spec, Spec::Kubeconfig(_))
-            && let Some(input) = inputs
-                .iter()
-                .find(|input| self.new_content.contains(*input))
+            && let Some(input) = inputs.iter().find(|input| self.new_content.contains(*input))
         {
-            self.push(
-                i,
-                Action::Rewrite,
-                format!("embeds `{input}`, which changes"),
-                false,
-                paths,
-                removes,
-            );
+            self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths, removes);
             return Ok(());
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
@@ -276,28 +223,17 @@ impl Decider<'_> {
         self.check_files(i, recorded, paths, removes)
     }
 
-    fn renewal_due(
-        &self,
-        artifact: &crate::model::Artifact,
-        recorded: &ArtifactState,
-    ) -> Option<String> {
+    fn renewal_due(&self, artifact: &crate::model::Artifact, recorded: &ArtifactState) -> Option<String> {
         let cert = artifact.spec.cert()?;
         let facts = recorded.cert.as_ref()?;
-        let not_after = OffsetDateTime::parse(
-            &facts.not_after,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()?;
+        let not_after = OffsetDateTime::parse(&facts.not_after, &time::format_description::well_known::Rfc3339).ok()?;
         let renew_before = cert.validity / 3;
         let left = not_after - self.options.now;
         let renew = time::Duration::try_from(renew_before).ok()?;
         (left < renew).then(|| {
             let days = left.whole_days();
-            let expiry = if left.is_negative() {
-                format!("expired {}d ago", -days)
-            } else {
-                format!("expires in {days}d")
-            };
+            let expiry =
+                if left.is_negative() { format!("expired {}d ago", -days) } else { format!("expires in {days}d") };
             format!("{expiry}, renew_before {}d", renew.whole_days())
         })
     }
@@ -328,16 +264,8 @@ impl Decider<'_> {
                 .filter(|role| self.disk.read_intact(&recorded.files, *role).is_none())
                 .collect();
             let (path, _, status) = &damaged[0];
-            let what = if *status == FileStatus::Missing {
-                "deleted"
-            } else {
-                "changed"
-            };
-            let more = if damaged.len() > 1 {
-                format!(" (and {} more)", damaged.len() - 1)
-            } else {
-                String::new()
-            };
+            let what = if *status == FileStatus::Missing { "deleted" } else { "changed" };
+            let more = if damaged.len() > 1 { format!(" (and {} more)", damaged.len() - 1) } else { String::new() };
             let reason = format!("{path}: file {what} on disk{more}");
             if roles_lost.is_empty() {
                 let mut writes: Vec<String> = damaged.into_iter().map(|(p, _, _)| p).collect();
@@ -347,30 +275,13 @@ impl Decider<'_> {
             }
             let key_lost = roles_lost.contains(&FileRole::Key);
             if matches!(artifact.spec, Spec::Ca(_)) && key_lost {
-                let path = artifact
-                    .files
-                    .iter()
-                    .find(|f| f.role == FileRole::Key)
-                    .map(|f| f.path.clone());
-                return Err(ChangeError::CaKeyLost {
-                    id: artifact.id.clone(),
-                    path: path.unwrap_or_default(),
-                });
+                let path = artifact.files.iter().find(|f| f.role == FileRole::Key).map(|f| f.path.clone());
+                return Err(ChangeError::CaKeyLost { id: artifact.id.clone(), path: path.unwrap_or_default() });
             }
-            let has_material = matches!(
-                artifact.spec,
-                Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
-            );
-            let action = if has_material {
-                Action::Reissue
-            } else {
-                Action::Repair
-            };
-            let reason = if has_material {
-                format!("{reason}, no intact copy left")
-            } else {
-                reason
-            };
+            let has_material =
+                matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
+            let action = if has_material { Action::Reissue } else { Action::Repair };
+            let reason = if has_material { format!("{reason}, no intact copy left") } else { reason };
             let new_key = key_lost || matches!(artifact.spec, Spec::TokenFile(_));
             self.push(i, action, reason, new_key, paths, removes);
             return Ok(());
@@ -398,10 +309,7 @@ impl Decider<'_> {
         removes: Vec<String>,
     ) {
         let artifact = &self.model.artifacts[i];
-        let material = matches!(
-            artifact.spec,
-            Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
-        );
+        let material = matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
         let new_key = material && (new_key || action == Action::Create);
         if material && matches!(action, Action::Create | Action::Reissue | Action::Renew) {
             self.new_content.insert(artifact.id.clone());
@@ -412,15 +320,7 @@ impl Decider<'_> {
         if new_key {
             self.new_key.insert(artifact.id.clone());
         }
-        self.changes.push(Change {
-            id: artifact.id.clone(),
-            index: Some(i),
-            action,
-            reason,
-            new_key,
-            writes,
-            removes,
-        });
+        self.changes.push(Change { id: artifact.id.clone(), index: Some(i), action, reason, new_key, writes, removes });
     }
 }
 

@@ -20,17 +20,8 @@ fn compare(path: &str, old: &Value, new: &Value, parts: &mut Vec<String>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                compare(
-                    &child,
-                    a.get(key).unwrap_or(&Value::Null),
-                    b.get(key).unwrap_or(&Value::Null),
-                    parts,
-                );
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                compare(&child, a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), parts);
             }
         }
         (Value::Array(a), Value::Array(b)) if a.iter().chain(b).all(is_scalar) => {
@@ -84,10 +75,7 @@ mod tests {
     fn names_added_and_removed_sans() {
         let old = json!({"sans": {"ip": ["10.0.0.1"], "dns": ["a"]}, "key": "rsa-2048"});
         let new = json!({"sans": {"ip": ["10.0.0.1", "10.0.0.5"], "dns": []}, "key": "ecdsa-p256"});
-        assert_eq!(
-            spec_difference(&old, &new).unwrap(),
-            "key rsa-2048 → ecdsa-p256, DNS SANs - a, IP SANs + 10.0.0.5"
-        );
+        assert_eq!(spec_difference(&old, &new).unwrap(), "key rsa-2048 → ecdsa-p256, DNS SANs - a, IP SANs + 10.0.0.5");
         assert_eq!(spec_difference(&old, &old), None);
     }
 }

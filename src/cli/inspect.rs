@@ -40,12 +40,9 @@ pub fn run(args: &InspectArgs) -> u8 {
     };
     let doc = report(&compiled.model, args.out.as_deref(), now);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Format::Text => {
-            println!(
-                "{:<40} {:<10} {:<40} {:<24} NOT AFTER",
-                "ID", "KIND", "SUBJECT", "ISSUER"
-            );
+            outln!("{:<40} {:<10} {:<40} {:<24} NOT AFTER", "ID", "KIND", "SUBJECT", "ISSUER");
             for a in &doc.artifacts {
                 let subject = a
                     .subject
@@ -57,7 +54,7 @@ pub fn run(args: &InspectArgs) -> u8 {
                             .unwrap_or_default()
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{:<40} {:<10} {:<40} {:<24} {}",
                     a.id,
                     a.kind,

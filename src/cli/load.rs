@@ -21,10 +21,7 @@ pub struct Loaded {
 /// Reads a plan file, printing an error on failure.
 pub fn read_plan(path: &Path) -> Option<Loaded> {
     match std::fs::read_to_string(path) {
-        Ok(source) => Some(Loaded {
-            name: path.display().to_string(),
-            source,
-        }),
+        Ok(source) => Some(Loaded { name: path.display().to_string(), source }),
         Err(error) => {
             eprintln!("error: cannot read the plan `{}`: {error}", path.display());
             None
@@ -62,10 +59,7 @@ pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Fo
         Format::Text => print_text(loaded, diagnostics),
         Format::Json => {
             let json = diag::render_json(&loaded.name, &loaded.source, diagnostics);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            );
+            outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
         }
     }
 }
@@ -73,9 +67,5 @@ pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Fo
 /// Colour on a terminal, never with `NO_COLOR`.
 pub fn color_choice() -> ColorChoice {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    if !no_color && std::io::stderr().is_terminal() {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    }
+    if !no_color && std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never }
 }

@@ -2,6 +2,13 @@
 //! Exit codes: 0 success, 1 an error in the plan or a failed command,
 //! 2 changes pending (`plan --detailed-exitcode`).
 
+/// `println!` that ignores a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(format_args!($($arg)*))
+    };
+}
+
 mod apply;
 mod check;
 mod inspect;
@@ -84,4 +91,11 @@ pub fn run() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
     };
     ExitCode::from(code)
+}
+
+/// Writes a line to stdout, ignoring a closed pipe (`certplan ... | head`)
+/// instead of panicking as `println!` does.
+pub(crate) fn emit(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

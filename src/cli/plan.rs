@@ -23,11 +23,7 @@ pub struct PlanArgs {
 pub fn options(tree: &TreeArgs) -> Result<Options, String> {
     Ok(Options {
         now: clock(tree.now.as_deref())?,
-        rotate: tree
-            .rotate
-            .iter()
-            .map(|id| ArtifactId(id.clone()))
-            .collect(),
+        rotate: tree.rotate.iter().map(|id| ArtifactId(id.clone())).collect(),
     })
 }
 
@@ -56,36 +52,24 @@ pub fn run(args: &PlanArgs) -> u8 {
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({ "changes": changes });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Text => print_changes(&changes, false),
     }
-    if args.detailed_exitcode && !changes.is_empty() {
-        2
-    } else {
-        0
-    }
+    if args.detailed_exitcode && !changes.is_empty() { 2 } else { 0 }
 }
 
 /// Prints changes as lines `ACTION ID: REASON`, with a summary.
 pub fn print_changes(changes: &[Change], done: bool) {
     if changes.is_empty() {
-        println!("Nothing to do: the output tree matches the plan.");
+        outln!("Nothing to do: the output tree matches the plan.");
         return;
     }
     for change in changes {
-        println!(
-            "{} {}: {}",
-            change.action.as_str(),
-            change.id,
-            change.reason
-        );
+        outln!("{} {}: {}", change.action.as_str(), change.id, change.reason);
     }
     let files: usize = changes.iter().map(|c| c.writes.len()).sum();
     let removed: usize = changes.iter().map(|c| c.removes.len()).sum();
     let verb = if done { "changed" } else { "to change" };
-    println!(
-        "{} artifact(s) {verb}: {files} file(s) written, {removed} removed.",
-        changes.len()
-    );
+    outln!("{} artifact(s) {verb}: {files} file(s) written, {removed} removed.", changes.len());
 }

@@ -6,8 +6,10 @@
 //! them into rustc-style text (with the offending value underlined) or JSON.
 
 mod render;
+mod rules;
 
 pub use render::{render_json, render_text};
+pub use rules::{RULES, Rule, rule};
 
 use std::ops::Range;
 
@@ -41,22 +43,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error for `rule` with `message`.
     pub fn error(rule: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            rule,
-            message: message.into(),
-            span: None,
-            label: None,
-            hint: None,
-        }
+        Self { severity: Severity::Error, rule, message: message.into(), span: None, label: None, hint: None }
     }
 
     /// A warning for `rule` with `message`.
     pub fn warning(rule: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(rule, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(rule, message) }
     }
 
     /// Points the diagnostic at `span` in the plan.
@@ -115,7 +107,6 @@ impl Diagnostics {
 
     /// Sorts by position in the plan, keeping unlocated ones last.
     pub fn sort(&mut self) {
-        self.0
-            .sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
+        self.0.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
     }
 }

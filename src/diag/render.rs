@@ -20,9 +20,7 @@ pub fn render_text(
             Severity::Error => codespan_reporting::diagnostic::Severity::Error,
             Severity::Warning => codespan_reporting::diagnostic::Severity::Warning,
         };
-        let mut cs = CsDiagnostic::new(severity)
-            .with_code(diagnostic.rule)
-            .with_message(&diagnostic.message);
+        let mut cs = CsDiagnostic::new(severity).with_code(diagnostic.rule).with_message(&diagnostic.message);
         if let Some(span) = clamp(diagnostic.span.clone(), source.len()) {
             let label = Label::primary((), span);
             let label = match &diagnostic.label {
@@ -46,10 +44,8 @@ pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
         .iter()
         .map(|d| {
             let span = clamp(d.span.clone(), source.len());
-            let (line, column) = span
-                .as_ref()
-                .map(|s| line_column(source, s.start))
-                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            let (line, column) =
+                span.as_ref().map(|s| line_column(source, s.start)).map_or((None, None), |(l, c)| (Some(l), Some(c)));
             serde_json::json!({
                 "severity": d.severity,
                 "rule": d.rule,

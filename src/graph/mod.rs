@@ -44,21 +44,16 @@ impl Graph {
     /// Builds the graph of a model.
     pub fn build(model: &Model) -> Result<Self, GraphError> {
         let mut dag = DiGraph::new();
-        let index: HashMap<ArtifactId, NodeIndex> = model
-            .artifacts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.clone(), dag.add_node(i)))
-            .collect();
+        let index: HashMap<ArtifactId, NodeIndex> =
+            model.artifacts.iter().enumerate().map(|(i, a)| (a.id.clone(), dag.add_node(i))).collect();
         for artifact in &model.artifacts {
             for input in artifact.spec.inputs() {
                 if input == artifact.id {
                     continue;
                 }
-                let from = *index.get(&input).ok_or_else(|| GraphError::MissingInput {
-                    artifact: artifact.id.clone(),
-                    input: input.clone(),
-                })?;
+                let from = *index
+                    .get(&input)
+                    .ok_or_else(|| GraphError::MissingInput { artifact: artifact.id.clone(), input: input.clone() })?;
                 dag.add_edge(from, index[&artifact.id], ());
             }
         }
@@ -79,12 +74,7 @@ impl Graph {
             }
             fingerprints[i] = hex::encode(hasher.finalize());
         }
-        Ok(Self {
-            dag,
-            order,
-            fingerprints,
-            index,
-        })
+        Ok(Self { dag, order, fingerprints, index })
     }
 
     /// The node of an artifact.
@@ -97,9 +87,6 @@ impl Graph {
         let Some(node) = self.node(&model.artifacts[i].id) else {
             return Vec::new();
         };
-        self.dag
-            .neighbors_directed(node, petgraph::Direction::Outgoing)
-            .map(|n| self.dag[n])
-            .collect()
+        self.dag.neighbors_directed(node, petgraph::Direction::Outgoing).map(|n| self.dag[n]).collect()
     }
 }

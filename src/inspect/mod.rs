@@ -89,11 +89,7 @@ pub fn report(model: &Model, out: Option<&Path>, now: OffsetDateTime) -> Report 
     Report {
         version: 1,
         cluster: model.cluster.name.clone(),
-        artifacts: model
-            .artifacts
-            .iter()
-            .map(|a| artifact_report(a, out, now))
-            .collect(),
+        artifacts: model.artifacts.iter().map(|a| artifact_report(a, out, now)).collect(),
     }
 }
 
@@ -114,11 +110,7 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         .files
         .iter()
         .map(|f| {
-            let on_disk = out.and_then(|o| {
-                std::fs::read(o.join(&f.path))
-                    .ok()
-                    .map(|b| (o.join(&f.path), b))
-            });
+            let on_disk = out.and_then(|o| std::fs::read(o.join(&f.path)).ok().map(|b| (o.join(&f.path), b)));
             let mode = on_disk
                 .as_ref()
                 .and_then(|(p, _)| std::fs::metadata(p).ok())
@@ -133,16 +125,10 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         .collect();
     let (not_before, not_after) = match cert {
         Some(spec) => {
-            let cert_file = artifact
-                .files
-                .iter()
-                .find(|f| f.role == crate::model::FileRole::Cert);
-            let from_disk = out
-                .zip(cert_file)
-                .and_then(|(o, f)| validity_on_disk(&o.join(&f.path)));
+            let cert_file = artifact.files.iter().find(|f| f.role == crate::model::FileRole::Cert);
+            let from_disk = out.zip(cert_file).and_then(|(o, f)| validity_on_disk(&o.join(&f.path)));
             let (nb, na) = from_disk.unwrap_or_else(|| {
-                let validity =
-                    time::Duration::try_from(spec.validity).unwrap_or(time::Duration::ZERO);
+                let validity = time::Duration::try_from(spec.validity).unwrap_or(time::Duration::ZERO);
                 (now - crate::issue::BACKDATE, now + validity)
             });
             (nb.format(&Rfc3339).ok(), na.format(&Rfc3339).ok())
@@ -154,15 +140,7 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         Spec::Cert(c) => (c.set, c.host.clone(), Some(c.issuer.to_string())),
         Spec::Keypair(k) => (Some(k.set), None, None),
         Spec::Flags(f) => (None, Some(f.host.clone()), None),
-        _ => (
-            None,
-            artifact
-                .files
-                .first()
-                .and_then(|f| f.host.clone())
-                .filter(|_| artifact.files.len() == 1),
-            None,
-        ),
+        _ => (None, artifact.files.first().and_then(|f| f.host.clone()).filter(|_| artifact.files.len() == 1), None),
     };
     ArtifactReport {
         id: artifact.id.to_string(),
@@ -171,10 +149,8 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         host,
         issuer,
         subject: cert.map(|c| subject(&c.subject)),
-        sans: cert.map(|c| SansReport {
-            dns: c.sans.dns.clone(),
-            ip: c.sans.ip.iter().map(ToString::to_string).collect(),
-        }),
+        sans: cert
+            .map(|c| SansReport { dns: c.sans.dns.clone(), ip: c.sans.ip.iter().map(ToString::to_string).collect() }),
         eku: cert.map(|c| c.eku.clone()),
         key: match &artifact.spec {
             Spec::Ca(c) | Spec::Cert(c) => Some(c.key.as_str()),
@@ -192,8 +168,5 @@ fn validity_on_disk(path: &Path) -> Option<(OffsetDateTime, OffsetDateTime)> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).ok()?;
     let cert = pem.parse_x509().ok()?;
     let validity = cert.validity();
-    Some((
-        validity.not_before.to_datetime(),
-        validity.not_after.to_datetime(),
-    ))
+    Some((validity.not_before.to_datetime(), validity.not_after.to_datetime()))
 }

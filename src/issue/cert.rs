@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -34,12 +34,7 @@ pub struct KeyMaterial {
 impl KeyMaterial {
     /// Key material read from disk: parsed only if it has to sign.
     pub fn from_disk(algorithm: KeyAlgorithm, pem: Secret, public_pem: String) -> Self {
-        Self {
-            algorithm,
-            pem,
-            public_pem,
-            pair: None,
-        }
+        Self { algorithm, pem, public_pem, pair: None }
     }
 
     /// The key as a signing key, parsing it if needed.
@@ -55,9 +50,7 @@ impl KeyMaterial {
 
 impl std::fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyMaterial")
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyMaterial").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -106,15 +99,10 @@ fn crypto(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> IssueError {
 /// Generates a new key pair.
 pub fn issue_keypair(algorithm: KeyAlgorithm) -> Result<KeyMaterial, IssueError> {
     let pair = match algorithm {
-        KeyAlgorithm::Rsa2048 => {
-            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        }
-        KeyAlgorithm::Rsa3072 => {
-            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
-        }
-        KeyAlgorithm::Rsa4096 => {
-            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
-        }
+        KeyAlgorithm::Rsa1024 => Err(rcgen::Error::KeyGenerationUnavailable),
+        KeyAlgorithm::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        KeyAlgorithm::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
+        KeyAlgorithm::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
         KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyAlgorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
         KeyAlgorithm::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
@@ -161,11 +149,8 @@ pub fn issue_cert(
     let is_ca = issuer.is_none();
     if is_ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     } else {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -192,10 +177,7 @@ pub fn issue_cert(
             params.signed_by(subject_key.as_ref(), &signer)
         }
     }
-    .map_err(crypto(format!(
-        "sign the certificate for `{}`",
-        spec.subject.cn
-    )))?;
+    .map_err(crypto(format!("sign the certificate for `{}`", spec.subject.cn)))?;
     Ok(Issued {
         cert_pem: cert.pem(),
         cert_der: cert.der().to_vec(),
@@ -244,10 +226,7 @@ fn distinguished_name(spec: &CertSpec) -> rcgen::DistinguishedName {
 fn subject_alt_names(spec: &CertSpec) -> Result<Vec<SanType>, IssueError> {
     let mut sans = Vec::new();
     for name in &spec.sans.dns {
-        let ia5 = name
-            .as_str()
-            .try_into()
-            .map_err(crypto(format!("encode the DNS name `{name}`")))?;
+        let ia5 = name.as_str().try_into().map_err(crypto(format!("encode the DNS name `{name}`")))?;
         sans.push(SanType::DnsName(ia5));
     }
     sans.extend(spec.sans.ip.iter().map(|ip| SanType::IpAddress(*ip)));

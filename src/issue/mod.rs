@@ -46,17 +46,13 @@ pub fn issue_all(
     now: OffsetDateTime,
 ) -> Result<HashMap<ArtifactId, Material>, IssueError> {
     let mut done: HashMap<ArtifactId, Material> = keep.material;
-    let (cas, rest): (Vec<usize>, Vec<usize>) = wanted
-        .iter()
-        .copied()
-        .partition(|&i| matches!(model.artifacts[i].spec, Spec::Ca(_)));
+    let (cas, rest): (Vec<usize>, Vec<usize>) =
+        wanted.iter().copied().partition(|&i| matches!(model.artifacts[i].spec, Spec::Ca(_)));
     let issued_cas: Vec<(ArtifactId, Material)> = cas
         .par_iter()
         .map(|&i| {
             let artifact = &model.artifacts[i];
-            let Spec::Ca(spec) = &artifact.spec else {
-                unreachable!("partitioned on Spec::Ca")
-            };
+            let Spec::Ca(spec) = &artifact.spec else { unreachable!("partitioned on Spec::Ca") };
             let issued = issue_cert(spec, None, keep.keys.get(&artifact.id).cloned(), now)?;
             Ok((artifact.id.clone(), Material::Cert(issued)))
         })
@@ -71,8 +67,7 @@ pub fn issue_all(
                     let Some(Material::Cert(ca)) = done.get(&spec.issuer) else {
                         return Some(Err(IssueError::MissingIssuer(spec.issuer.clone())));
                     };
-                    issue_cert(spec, Some(ca), keep.keys.get(&artifact.id).cloned(), now)
-                        .map(Material::Cert)
+                    issue_cert(spec, Some(ca), keep.keys.get(&artifact.id).cloned(), now).map(Material::Cert)
                 }
                 Spec::Keypair(spec) => issue_keypair(spec.key).map(Material::KeyPair),
                 Spec::TokenFile(_) => Ok(Material::Token(new_bootstrap_token())),

@@ -16,6 +16,5 @@ pub fn new_bootstrap_token() -> Secret {
 pub fn parse_token_csv(text: &str) -> Option<Secret> {
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let token = line.split(',').next()?.trim();
-    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| Secret::new(token.to_string()))
+    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Secret::new(token.to_string()))
 }

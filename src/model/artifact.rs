@@ -43,6 +43,23 @@ pub struct Artifact {
     pub files: Vec<Placement>,
     /// The plan text it comes from, for diagnostics.
     pub origin: Option<std::ops::Range<usize>>,
+    /// Where particular values of it are written in the plan.
+    pub spans: Spans,
+}
+
+/// Where values of an artifact are written in the plan, for diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct Spans {
+    /// Its key algorithm.
+    pub key: Option<std::ops::Range<usize>>,
+    /// Its CA choice.
+    pub issuer: Option<std::ops::Range<usize>>,
+    /// Its subject (an identity override or a user).
+    pub subject: Option<std::ops::Range<usize>>,
+    /// Its SAN list.
+    pub sans: Option<std::ops::Range<usize>>,
+    /// The URL it dials (kubeconfigs).
+    pub server: Option<std::ops::Range<usize>>,
 }
 
 /// What an artifact must contain.
@@ -84,16 +101,9 @@ impl Spec {
         match self {
             Self::Cert(cert) => vec![cert.issuer.clone()],
             Self::Kubeconfig(kubeconfig) => {
-                vec![
-                    kubeconfig.ca.clone(),
-                    kubeconfig.credential.artifact().clone(),
-                ]
+                vec![kubeconfig.ca.clone(), kubeconfig.credential.artifact().clone()]
             }
-            Self::Ca(_)
-            | Self::Keypair(_)
-            | Self::TokenFile(_)
-            | Self::Flags(_)
-            | Self::Manifest(_) => Vec::new(),
+            Self::Ca(_) | Self::Keypair(_) | Self::TokenFile(_) | Self::Flags(_) | Self::Manifest(_) => Vec::new(),
         }
     }
 
@@ -178,9 +188,7 @@ impl Sans {
         }
         let host = host.to_ascii_lowercase();
         self.dns.iter().any(|name| match name.strip_prefix("*.") {
-            Some(suffix) => host
-                .split_once('.')
-                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
             None => *name == host,
         })
     }
@@ -274,10 +282,7 @@ pub struct FlagVar {
 impl FlagVar {
     /// The value of a flag, if present.
     pub fn get(&self, flag: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .find(|(f, _)| f == flag)
-            .map(|(_, v)| v.as_str())
+        self.flags.iter().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
     }
 }
 
@@ -304,9 +309,7 @@ pub struct Placement {
 }
 
 /// What a file holds; decides its mode.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileRole {
     /// A PEM certificate.
@@ -340,10 +343,7 @@ impl FileRole {
 mod humantime_serde_secs {
     use std::time::Duration;
 
-    pub fn serialize<S: serde::Serializer>(
-        value: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(value.as_secs())
     }
 }

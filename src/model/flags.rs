@@ -18,11 +18,7 @@ impl Paths<'_> {
         self.artifacts
             .iter()
             .find(|a| a.id.as_str() == id)
-            .and_then(|a| {
-                a.files
-                    .iter()
-                    .find(|f| f.role == role && f.host.as_deref() == Some(host.name.as_str()))
-            })
+            .and_then(|a| a.files.iter().find(|f| f.role == role && f.host.as_deref() == Some(host.name.as_str())))
             .and_then(|f| f.host_path.clone())
             .unwrap_or_default()
     }
@@ -54,28 +50,12 @@ pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
     let mut out = Vec::new();
     for host in &paths.context.hosts {
         if host.has(Role::Etcd) {
-            out.push(flag_file(
-                "etcd",
-                host,
-                vec![etcd_tls(paths, host), etcd_cluster(paths, host)],
-            ));
+            out.push(flag_file("etcd", host, vec![etcd_tls(paths, host), etcd_cluster(paths, host)]));
         }
         if host.has(Role::ControlPlane) {
-            out.push(flag_file(
-                "kube-apiserver",
-                host,
-                vec![apiserver(paths, host)],
-            ));
-            out.push(flag_file(
-                "kube-controller-manager",
-                host,
-                vec![controller_manager(paths, host)],
-            ));
-            out.push(flag_file(
-                "kube-scheduler",
-                host,
-                vec![scheduler(paths, host)],
-            ));
+            out.push(flag_file("kube-apiserver", host, vec![apiserver(paths, host)]));
+            out.push(flag_file("kube-controller-manager", host, vec![controller_manager(paths, host)]));
+            out.push(flag_file("kube-scheduler", host, vec![scheduler(paths, host)]));
         }
         if host.has(Role::Worker) {
             out.push(flag_file("kubelet", host, vec![kubelet(paths, host)]));
@@ -100,13 +80,10 @@ pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
 fn flag_file(component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
     Artifact {
         id: ArtifactId::new(&["flags", component, &host.name]),
-        spec: Spec::Flags(FlagFileSpec {
-            component,
-            host: host.name.clone(),
-            vars,
-        }),
+        spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars }),
         files: Vec::new(),
         origin: None,
+        spans: super::Spans::default(),
     }
 }
 
@@ -117,10 +94,7 @@ struct Var {
 
 impl Var {
     fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            flags: Vec::new(),
-        }
+        Self { name: name.to_string(), flags: Vec::new() }
     }
 
     fn flag(mut self, flag: &str, value: impl Into<String>) -> Self {
@@ -129,18 +103,11 @@ impl Var {
     }
 
     fn flag_if(self, condition: bool, flag: &str, value: impl Into<String>) -> Self {
-        if condition {
-            self.flag(flag, value)
-        } else {
-            self
-        }
+        if condition { self.flag(flag, value) } else { self }
     }
 
     fn done(self) -> FlagVar {
-        FlagVar {
-            name: self.name,
-            flags: self.flags,
-        }
+        FlagVar { name: self.name, flags: self.flags }
     }
 }
 
@@ -177,10 +144,7 @@ fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .join(",");
     Var::new("ETCD_CLUSTER_ARGS")
         .flag("name", host.name.clone())
-        .flag(
-            "listen-client-urls",
-            format!("{},https://127.0.0.1:2379", url(host.address, 2379)),
-        )
+        .flag("listen-client-urls", format!("{},https://127.0.0.1:2379", url(host.address, 2379)))
         .flag("advertise-client-urls", url(host.address, 2379))
         .flag("listen-peer-urls", url(host.address, 2380))
         .flag("initial-advertise-peer-urls", url(host.address, 2380))
@@ -191,12 +155,7 @@ fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
 
 /// The URLs the API server dials for etcd.
 pub fn etcd_servers(hosts: &[Host]) -> String {
-    hosts
-        .iter()
-        .filter(|h| h.has(Role::Etcd))
-        .map(|h| url(h.address, 2379))
-        .collect::<Vec<_>>()
-        .join(",")
+    hosts.iter().filter(|h| h.has(Role::Etcd)).map(|h| url(h.address, 2379)).collect::<Vec<_>>().join(",")
 }
 
 fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
@@ -211,61 +170,23 @@ fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .flag("client-ca-file", paths.ca("apiserver-client", host))
         .flag("etcd-servers", etcd_servers(&paths.context.hosts))
         .flag("etcd-cafile", paths.ca("etcd-server", host))
-        .flag(
-            "etcd-certfile",
-            paths.cert("cert/apiserver-etcd-client", host),
-        )
-        .flag(
-            "etcd-keyfile",
-            paths.key("cert/apiserver-etcd-client", host),
-        )
-        .flag(
-            "kubelet-client-certificate",
-            paths.cert("cert/apiserver-kubelet-client", host),
-        )
-        .flag(
-            "kubelet-client-key",
-            paths.key("cert/apiserver-kubelet-client", host),
-        )
-        .flag_if(
-            has_workers,
-            "kubelet-certificate-authority",
-            paths.ca("kubelet-server", host),
-        )
-        .flag(
-            "service-account-key-file",
-            paths.on("keypair/service-account", host, FileRole::PublicKey),
-        )
-        .flag(
-            "service-account-signing-key-file",
-            paths.key("keypair/service-account", host),
-        )
-        .flag(
-            "service-account-issuer",
-            format!("https://kubernetes.default.svc.{}", cluster.cluster_domain),
-        )
+        .flag("etcd-certfile", paths.cert("cert/apiserver-etcd-client", host))
+        .flag("etcd-keyfile", paths.key("cert/apiserver-etcd-client", host))
+        .flag("kubelet-client-certificate", paths.cert("cert/apiserver-kubelet-client", host))
+        .flag("kubelet-client-key", paths.key("cert/apiserver-kubelet-client", host))
+        .flag_if(has_workers, "kubelet-certificate-authority", paths.ca("kubelet-server", host))
+        .flag("service-account-key-file", paths.on("keypair/service-account", host, FileRole::PublicKey))
+        .flag("service-account-signing-key-file", paths.key("keypair/service-account", host))
+        .flag("service-account-issuer", format!("https://kubernetes.default.svc.{}", cluster.cluster_domain))
         .flag("service-cluster-ip-range", cluster.service_cidr.to_string())
-        .flag(
-            "requestheader-client-ca-file",
-            paths.ca("front-proxy", host),
-        )
+        .flag("requestheader-client-ca-file", paths.ca("front-proxy", host))
         .flag("requestheader-allowed-names", "front-proxy-client")
         .flag("requestheader-username-headers", "X-Remote-User")
         .flag("requestheader-group-headers", "X-Remote-Group")
         .flag("requestheader-extra-headers-prefix", "X-Remote-Extra-")
-        .flag(
-            "proxy-client-cert-file",
-            paths.cert("cert/front-proxy-client", host),
-        )
-        .flag(
-            "proxy-client-key-file",
-            paths.key("cert/front-proxy-client", host),
-        )
-        .flag_if(
-            token_csv,
-            "token-auth-file",
-            paths.on("token-file/bootstrap", host, FileRole::TokenFile),
-        )
+        .flag("proxy-client-cert-file", paths.cert("cert/front-proxy-client", host))
+        .flag("proxy-client-key-file", paths.key("cert/front-proxy-client", host))
+        .flag_if(token_csv, "token-auth-file", paths.on("token-file/bootstrap", host, FileRole::TokenFile))
         .done()
 }
 
@@ -279,31 +200,13 @@ fn controller_manager(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .flag("authentication-kubeconfig", kubeconfig.clone())
         .flag("authorization-kubeconfig", kubeconfig)
         .flag("client-ca-file", paths.ca("apiserver-client", host))
-        .flag(
-            "requestheader-client-ca-file",
-            paths.ca("front-proxy", host),
-        )
+        .flag("requestheader-client-ca-file", paths.ca("front-proxy", host))
         .flag("root-ca-file", paths.ca("apiserver", host))
-        .flag(
-            "service-account-private-key-file",
-            paths.key("keypair/service-account", host),
-        )
+        .flag("service-account-private-key-file", paths.key("keypair/service-account", host))
         .flag("use-service-account-credentials", "true")
-        .flag_if(
-            signing,
-            "cluster-signing-cert-file",
-            paths.cert(signing_ca.as_str(), host),
-        )
-        .flag_if(
-            signing,
-            "cluster-signing-key-file",
-            paths.key(signing_ca.as_str(), host),
-        )
-        .flag_if(
-            signing,
-            "cluster-signing-duration",
-            format!("{validity_hours}h0m0s"),
-        )
+        .flag_if(signing, "cluster-signing-cert-file", paths.cert(signing_ca.as_str(), host))
+        .flag_if(signing, "cluster-signing-key-file", paths.key(signing_ca.as_str(), host))
+        .flag_if(signing, "cluster-signing-duration", format!("{validity_hours}h0m0s"))
         .done()
 }
 
@@ -320,15 +223,8 @@ fn kubelet(paths: &Paths<'_>, host: &Host) -> FlagVar {
     let serving = format!("cert/kubelet-server/{}", host.name);
     let bootstrap = paths.exists("kubeconfig/bootstrap");
     Var::new("KUBELET_TLS_ARGS")
-        .flag(
-            "kubeconfig",
-            paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host),
-        )
-        .flag_if(
-            bootstrap,
-            "bootstrap-kubeconfig",
-            paths.kubeconfig("kubeconfig/bootstrap", host),
-        )
+        .flag("kubeconfig", paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host))
+        .flag_if(bootstrap, "bootstrap-kubeconfig", paths.kubeconfig("kubeconfig/bootstrap", host))
         .flag("client-ca-file", paths.ca("kubelet-client", host))
         .flag("tls-cert-file", paths.cert(&serving, host))
         .flag("tls-private-key-file", paths.key(&serving, host))
@@ -337,10 +233,5 @@ fn kubelet(paths: &Paths<'_>, host: &Host) -> FlagVar {
 }
 
 fn kube_proxy(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    Var::new("KUBE_PROXY_TLS_ARGS")
-        .flag(
-            "kubeconfig",
-            paths.kubeconfig("kubeconfig/kube-proxy", host),
-        )
-        .done()
+    Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", paths.kubeconfig("kubeconfig/kube-proxy", host)).done()
 }

@@ -46,6 +46,8 @@ pub struct Model {
     pub set_cas: BTreeMap<&'static str, SetCa>,
     /// Every artifact: CAs first, then what they sign, then what embeds those.
     pub artifacts: Vec<Artifact>,
+    /// Warning rules the plan allows (`[[allow]]`).
+    pub allowed: Vec<String>,
 }
 
 /// The CA chosen for a set.

@@ -62,11 +62,7 @@ pub fn check_dns_name(name: &str, allow_wildcard: bool) -> Result<(), String> {
         }
         check_label(label)?;
     }
-    if name
-        .rsplit('.')
-        .next()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if name.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
         return Err("the last label of a DNS name cannot be all digits".into());
     }
     Ok(())
@@ -82,13 +78,8 @@ fn check_label(label: &str) -> Result<(), String> {
     if label.contains('*') {
         return Err("a wildcard must be a whole label".into());
     }
-    if !label
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(format!(
-            "the label `{label}` has a character other than a-z, 0-9 and `-`"
-        ));
+    if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(format!("the label `{label}` has a character other than a-z, 0-9 and `-`"));
     }
     if label.starts_with('-') || label.ends_with('-') {
         return Err(format!("the label `{label}` starts or ends with `-`"));
@@ -98,9 +89,8 @@ fn check_label(label: &str) -> Result<(), String> {
 
 /// Parses a humantime duration (`8760h`, `1y`, `90d`); zero is rejected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
-        format!("`{text}` is not a duration ({error}); write for example `8760h`, `365d` or `1y`")
-    })?;
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|error| format!("`{text}` is not a duration ({error}); write for example `8760h`, `365d` or `1y`"))?;
     if duration.is_zero() {
         return Err("a validity must be longer than zero".into());
     }
@@ -126,9 +116,7 @@ pub fn parse_version(text: &str) -> Result<(u32, u32), String> {
             SUPPORTED_MINORS.start(),
             SUPPORTED_MINORS.end()
         )),
-        _ => Err(format!(
-            "`{text}` is not a Kubernetes version; write `MAJOR.MINOR`, for example `1.31`"
-        )),
+        _ => Err(format!("`{text}` is not a Kubernetes version; write `MAJOR.MINOR`, for example `1.31`")),
     }
 }
 
@@ -138,24 +126,12 @@ mod tests {
 
     #[test]
     fn classifies_sans() {
-        assert_eq!(
-            parse_san("10.0.0.1"),
-            Ok(SanValue::Ip("10.0.0.1".parse().unwrap()))
-        );
+        assert_eq!(parse_san("10.0.0.1"), Ok(SanValue::Ip("10.0.0.1".parse().unwrap())));
         assert_eq!(parse_san("::1"), Ok(SanValue::Ip("::1".parse().unwrap())));
-        assert_eq!(
-            parse_san("Kube-API.example.com"),
-            Ok(SanValue::Dns("kube-api.example.com".into()))
-        );
+        assert_eq!(parse_san("Kube-API.example.com"), Ok(SanValue::Dns("kube-api.example.com".into())));
         assert_eq!(parse_san("192.168.214.1/24"), Err(SanError::Cidr));
-        assert!(matches!(
-            parse_san("bad_name.example.com"),
-            Err(SanError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_san("a.*.example.com"),
-            Err(SanError::Invalid(_))
-        ));
+        assert!(matches!(parse_san("bad_name.example.com"), Err(SanError::Invalid(_))));
+        assert!(matches!(parse_san("a.*.example.com"), Err(SanError::Invalid(_))));
         assert!(parse_san("*.apps.example.com").is_ok());
         assert!(matches!(parse_san("*.com"), Err(SanError::Invalid(_))));
         assert!(matches!(parse_san("10.0.0.300"), Err(SanError::Invalid(_))));
@@ -163,10 +139,7 @@ mod tests {
 
     #[test]
     fn parses_durations_and_versions() {
-        assert_eq!(
-            parse_duration("8760h"),
-            Ok(Duration::from_secs(8760 * 3600))
-        );
+        assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(8760 * 3600)));
         assert!(parse_duration("forever").is_err());
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_version("1.31"), Ok((1, 31)));

@@ -35,11 +35,7 @@ pub enum OutputError {
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OutputError {
     let path = path.to_path_buf();
-    move |source| OutputError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| OutputError::Io { action, path, source }
 }
 
 /// Checks a relative output path: no absolute part, no `..`.
@@ -73,11 +69,7 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError
         ensure_dir(&out.join(dir), Some(*mode))?;
     }
     for file in files {
-        write_atomic(
-            &out.join(safe_relative(&file.path)?),
-            &file.contents,
-            file.mode,
-        )?;
+        write_atomic(&out.join(safe_relative(&file.path)?), &file.contents, file.mode)?;
     }
     for dir in dir_modes.keys() {
         sync_dir(&out.join(dir))?;
@@ -95,8 +87,7 @@ fn ensure_dir(path: &Path, mode: Option<u32>) -> Result<(), OutputError> {
         Err(e) => return Err(io("inspect", path)(e)),
     }
     if let Some(mode) = mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(io("set the mode of", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("set the mode of", path))?;
     }
     Ok(())
 }
@@ -114,20 +105,15 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Outpu
         .prefix(".certplan-")
         .tempfile_in(dir)
         .map_err(io("create a temporary file in", dir))?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io("set the mode of", temp.path()))?;
+    temp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", temp.path()))?;
     temp.write_all(contents).map_err(io("write", path))?;
     temp.as_file().sync_all().map_err(io("flush", path))?;
-    temp.persist(path)
-        .map_err(|e| io("rename into", path)(e.error))?;
+    temp.persist(path).map_err(|e| io("rename into", path)(e.error))?;
     Ok(())
 }
 
 fn sync_dir(path: &Path) -> Result<(), OutputError> {
-    fs::File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io("flush the directory", path))
+    fs::File::open(path).and_then(|d| d.sync_all()).map_err(io("flush the directory", path))
 }
 
 /// Removes files (relative to `out`) and then the directories they leave

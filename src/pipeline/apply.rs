@@ -46,20 +46,10 @@ pub struct ApplyReport {
 }
 
 /// Decides the changes an apply would make, reading the tree but writing nothing.
-pub fn plan_changes(
-    compiled: &Compiled,
-    out: &Path,
-    options: &Options,
-) -> Result<Vec<Change>, ApplyError> {
+pub fn plan_changes(compiled: &Compiled, out: &Path, options: &Options) -> Result<Vec<Change>, ApplyError> {
     let state = State::load(out)?;
     let disk = Disk::new(out);
-    Ok(changes::decide(
-        &compiled.model,
-        &compiled.graph,
-        &state,
-        &disk,
-        options,
-    )?)
+    Ok(changes::decide(&compiled.model, &compiled.graph, &state, &disk, options)?)
 }
 
 /// Applies a compiled plan to the output tree.
@@ -82,10 +72,7 @@ pub fn apply(
         .filter_map(|c| c.index)
         .filter(|&i| {
             let spec = &model.artifacts[i].spec;
-            matches!(
-                spec,
-                Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_)
-            )
+            matches!(spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_))
         })
         .collect();
     let mut keep = Keep::default();
@@ -117,9 +104,7 @@ pub fn apply(
         if keep.material.contains_key(&id) {
             continue;
         }
-        let (Some(artifact), Some(recorded)) =
-            (model.artifact(&id), state.artifacts.get(id.as_str()))
-        else {
+        let (Some(artifact), Some(recorded)) = (model.artifact(&id), state.artifacts.get(id.as_str())) else {
             continue;
         };
         if let Some(material) = material::load(artifact, recorded, &disk) {
@@ -127,25 +112,14 @@ pub fn apply(
         }
     }
     let materials = issue::issue_all(model, &wanted, keep, options.now)?;
-    let render_indices: Vec<usize> = changes
-        .iter()
-        .filter(|c| !c.writes.is_empty())
-        .filter_map(|c| c.index)
+    let render_indices: Vec<usize> = changes.iter().filter(|c| !c.writes.is_empty()).filter_map(|c| c.index).collect();
+    let writes: HashSet<&str> = changes.iter().flat_map(|c| c.writes.iter().map(String::as_str)).collect();
+    let files: Vec<render::RenderedFile> = render::render_files(model, &render_indices, &materials, templates)?
+        .into_iter()
+        .filter(|f| writes.contains(f.path.as_str()))
         .collect();
-    let writes: HashSet<&str> = changes
-        .iter()
-        .flat_map(|c| c.writes.iter().map(String::as_str))
-        .collect();
-    let files: Vec<render::RenderedFile> =
-        render::render_files(model, &render_indices, &materials, templates)?
-            .into_iter()
-            .filter(|f| writes.contains(f.path.as_str()))
-            .collect();
     output::write_files(out, &files)?;
-    let removes: Vec<String> = changes
-        .iter()
-        .flat_map(|c| c.removes.iter().cloned())
-        .collect();
+    let removes: Vec<String> = changes.iter().flat_map(|c| c.removes.iter().cloned()).collect();
     output::remove_files(out, &removes)?;
     update_state(&mut state, compiled, &changes, &files, &materials, &disk);
     output::write_atomic(&out.join(STATE_PATH), &state.to_json(), 0o644).or_else(|_| {
@@ -161,11 +135,7 @@ pub fn apply(
 
 /// Artifacts whose material must come from disk: what is rendered or signs
 /// something, but is not issued in this run.
-fn needed_from_disk(
-    compiled: &Compiled,
-    changes: &[Change],
-    regenerate: &HashSet<usize>,
-) -> HashSet<ArtifactId> {
+fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSet<usize>) -> HashSet<ArtifactId> {
     let model = &compiled.model;
     let mut needed = HashSet::new();
     for change in changes {
@@ -175,22 +145,10 @@ fn needed_from_disk(
             needed.insert(artifact.id.clone());
         }
         if !change.writes.is_empty() || regenerate.contains(&i) {
-            needed.extend(
-                artifact
-                    .spec
-                    .inputs()
-                    .into_iter()
-                    .filter(|input| input != &artifact.id),
-            );
+            needed.extend(artifact.spec.inputs().into_iter().filter(|input| input != &artifact.id));
         }
     }
-    needed.retain(|id| {
-        model
-            .artifacts
-            .iter()
-            .position(|a| &a.id == id)
-            .is_none_or(|i| !regenerate.contains(&i))
-    });
+    needed.retain(|id| model.artifacts.iter().position(|a| &a.id == id).is_none_or(|i| !regenerate.contains(&i)));
     needed
 }
 
@@ -203,8 +161,7 @@ fn update_state(
     disk: &Disk,
 ) {
     let model = &compiled.model;
-    let written: HashMap<&str, &render::RenderedFile> =
-        files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let written: HashMap<&str, &render::RenderedFile> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     for change in changes {
         let Some(i) = change.index else {
             state.artifacts.remove(change.id.as_str());
@@ -212,10 +169,7 @@ fn update_state(
         };
         let artifact = &model.artifacts[i];
         let previous = state.artifacts.remove(artifact.id.as_str());
-        let mut recorded_files = previous
-            .as_ref()
-            .map(|p| p.files.clone())
-            .unwrap_or_default();
+        let mut recorded_files = previous.as_ref().map(|p| p.files.clone()).unwrap_or_default();
         recorded_files.retain(|path, _| artifact.files.iter().any(|f| &f.path == path));
         for path in &change.writes {
             if let Some(file) = written.get(path.as_str()) {
@@ -250,10 +204,8 @@ pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, String> {
             .map_err(|e| format!("`--now {text}` is not an RFC 3339 time: {e}"));
     }
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-        let seconds: i64 = epoch
-            .trim()
-            .parse()
-            .map_err(|_| format!("SOURCE_DATE_EPOCH=`{epoch}` is not a number of seconds"))?;
+        let seconds: i64 =
+            epoch.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{epoch}` is not a number of seconds"))?;
         return OffsetDateTime::from_unix_timestamp(seconds)
             .map_err(|e| format!("SOURCE_DATE_EPOCH is out of range: {e}"));
     }

@@ -12,10 +12,7 @@ use crate::state::ArtifactState;
 
 /// The material of a recorded artifact, if intact copies exist.
 pub fn load(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> Option<Material> {
-    let text = |role| {
-        disk.read_intact(&recorded.files, role)
-            .and_then(|b| String::from_utf8(b).ok())
-    };
+    let text = |role| disk.read_intact(&recorded.files, role).and_then(|b| String::from_utf8(b).ok());
     match &artifact.spec {
         Spec::Ca(cert) | Spec::Cert(cert) => {
             let cert_pem = text(FileRole::Cert)?;
@@ -51,16 +48,8 @@ pub fn load_key(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> O
 }
 
 /// A key read from disk alone (the certificate may be damaged).
-pub fn load_key_only(
-    artifact: &Artifact,
-    recorded: &ArtifactState,
-    disk: &Disk,
-) -> Option<KeyMaterial> {
+pub fn load_key_only(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> Option<KeyMaterial> {
     let cert = artifact.spec.cert()?;
     let key = disk.read_intact(&recorded.files, FileRole::Key)?;
-    Some(KeyMaterial::from_disk(
-        cert.key,
-        Secret::new(String::from_utf8(key).ok()?),
-        String::new(),
-    ))
+    Some(KeyMaterial::from_disk(cert.key, Secret::new(String::from_utf8(key).ok()?), String::new()))
 }

@@ -31,12 +31,8 @@ pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
         diagnostics.sort();
         return Err(diagnostics);
     }
-    let graph = Graph::build(&model)
-        .map_err(|e| Diagnostics(vec![Diagnostic::error("internal-graph", e.to_string())]))?;
+    let graph =
+        Graph::build(&model).map_err(|e| Diagnostics(vec![Diagnostic::error("internal-graph", e.to_string())]))?;
     diagnostics.sort();
-    Ok(Compiled {
-        model,
-        graph,
-        warnings: diagnostics,
-    })
+    Ok(Compiled { model, graph, warnings: diagnostics })
 }

@@ -9,6 +9,7 @@ mod schema;
 mod suggest;
 
 pub use schema::*;
+pub use suggest::nearest as nearest_word;
 
 use crate::diag::Diagnostic;
 
@@ -19,20 +20,13 @@ pub fn parse_plan(source: &str) -> Result<PlanFile, Diagnostic> {
         let message = error.message().trim().to_string();
         let (rule, hint) = classify(&message);
         let first_line = message.lines().next().unwrap_or_default().to_string();
-        Diagnostic::error(rule, first_line)
-            .at_opt(error.span())
-            .label(label_for(rule))
-            .hint_opt(hint)
+        Diagnostic::error(rule, first_line).at_opt(error.span()).label(label_for(rule)).hint_opt(hint)
     })
 }
 
 fn classify(message: &str) -> (&'static str, Option<String>) {
     if let Some((unknown, expected)) = suggest::parse_unknown(message) {
-        let rule = if message.starts_with("unknown variant") {
-            "unknown-value"
-        } else {
-            "unknown-key"
-        };
+        let rule = if message.starts_with("unknown variant") { "unknown-value" } else { "unknown-key" };
         let hint = match suggest::nearest(&unknown, &expected) {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("expected one of {}", expected.join(", ")),

@@ -33,6 +33,58 @@ pub struct PlanFile {
     /// Bootstrap credentials.
     #[serde(default)]
     pub bootstrap: BootstrapSection,
+    /// Subjects of built-in client identities, to reproduce an existing PKI.
+    #[serde(default)]
+    pub identities: IdentitiesSection,
+    /// Warnings allowed for a documented reason.
+    #[serde(default)]
+    pub allow: Vec<AllowEntry>,
+}
+
+/// `[identities]`: subject overrides of built-in client identities.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitiesSection {
+    /// The controller-manager's client certificate.
+    #[serde(rename = "kube-controller-manager")]
+    pub kube_controller_manager: Option<Spanned<IdentitySection>>,
+    /// The scheduler's client certificate.
+    #[serde(rename = "kube-scheduler")]
+    pub kube_scheduler: Option<Spanned<IdentitySection>>,
+    /// kube-proxy's client certificate.
+    #[serde(rename = "kube-proxy")]
+    pub kube_proxy: Option<Spanned<IdentitySection>>,
+    /// Each kubelet's client certificate; `{host}` in `cn` is the host name.
+    pub kubelet: Option<Spanned<IdentitySection>>,
+    /// The API server's client certificate for kubelets.
+    #[serde(rename = "apiserver-kubelet-client")]
+    pub apiserver_kubelet_client: Option<Spanned<IdentitySection>>,
+    /// The API server's client certificate for etcd.
+    #[serde(rename = "apiserver-etcd-client")]
+    pub apiserver_etcd_client: Option<Spanned<IdentitySection>>,
+    /// The front-proxy client certificate.
+    #[serde(rename = "front-proxy-client")]
+    pub front_proxy_client: Option<Spanned<IdentitySection>>,
+}
+
+/// A subject override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// Common name (the user name the API server sees).
+    pub cn: Option<Spanned<String>>,
+    /// Organisations (the groups the API server sees).
+    pub o: Option<Vec<Spanned<String>>>,
+}
+
+/// `[[allow]]`: a warning rule allowed for a reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowEntry {
+    /// The rule id.
+    pub rule: Spanned<String>,
+    /// Why it is allowed.
+    pub reason: Spanned<String>,
 }
 
 /// `[cluster]`.
@@ -189,6 +241,9 @@ pub struct SetSection {
     /// SANs added to the set's serving certificates.
     #[serde(default)]
     pub extra_sans: Vec<Spanned<String>>,
+    /// The API server's complete SAN list, replacing the derived one
+    /// (`apiserver` only; `check` then verifies nothing required is missing).
+    pub sans: Option<Spanned<Vec<Spanned<String>>>>,
     /// Key algorithm.
     pub key: Option<Spanned<KeyAlgorithm>>,
     /// Validity.
@@ -204,6 +259,10 @@ pub struct UserSection {
     /// Groups: the certificate's O values.
     #[serde(default)]
     pub groups: Vec<Spanned<String>>,
+    /// The CA that signs it (must be the `apiserver-client` set's CA).
+    pub ca: Option<Spanned<String>>,
+    /// The URL its kubeconfig dials (default: `cluster.apiserver_url`).
+    pub server: Option<Spanned<String>>,
     /// Key algorithm.
     pub key: Option<Spanned<KeyAlgorithm>>,
     /// Validity.
@@ -222,6 +281,10 @@ pub struct BootstrapSection {
 /// A key algorithm and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 pub enum KeyAlgorithm {
+    /// RSA, 1024 bits: accepted by the parser only so `check` can reject it
+    /// with a reason.
+    #[serde(rename = "rsa-1024")]
+    Rsa1024,
     /// RSA, 2048 bits.
     #[serde(rename = "rsa-2048")]
     Rsa2048,
@@ -246,6 +309,7 @@ impl KeyAlgorithm {
     /// The name used in plans and reports.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Rsa1024 => "rsa-1024",
             Self::Rsa2048 => "rsa-2048",
             Self::Rsa3072 => "rsa-3072",
             Self::Rsa4096 => "rsa-4096",
@@ -257,6 +321,6 @@ impl KeyAlgorithm {
 
     /// Whether this is an RSA key (the only kind that may encipher keys).
     pub fn is_rsa(self) -> bool {
-        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+        matches!(self, Self::Rsa1024 | Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
     }
 }

@@ -4,9 +4,7 @@
 /// "unknown variant ...", "expected `a` or `b`") into the unknown word and
 /// the expected ones.
 pub fn parse_unknown(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message
-        .strip_prefix("unknown field ")
-        .or_else(|| message.strip_prefix("unknown variant "))?;
+    let rest = message.strip_prefix("unknown field ").or_else(|| message.strip_prefix("unknown variant "))?;
     let mut quoted = rest.split('`').skip(1).step_by(2).map(str::to_string);
     let unknown = quoted.next()?;
     Some((unknown, quoted.collect()))
@@ -43,8 +41,7 @@ mod tests {
     #[test]
     fn suggests_the_nearest_key() {
         let (word, expected) =
-            parse_unknown("unknown field `extra_san`, expected one of `ca`, `extra_sans`, `key`")
-                .unwrap();
+            parse_unknown("unknown field `extra_san`, expected one of `ca`, `extra_sans`, `key`").unwrap();
         assert_eq!(word, "extra_san");
         assert_eq!(nearest(&word, &expected).as_deref(), Some("extra_sans"));
     }

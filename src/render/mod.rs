@@ -67,22 +67,14 @@ fn render_one(
         (Spec::Ca(_) | Spec::Cert(_), FileRole::Cert) => {
             Zeroizing::new(cert_of(materials, &artifact.id)?.cert_pem.clone())
         }
-        (Spec::Ca(_) | Spec::Cert(_), FileRole::Key) => Zeroizing::new(
-            cert_of(materials, &artifact.id)?
-                .key
-                .pem
-                .expose()
-                .to_string(),
-        ),
+        (Spec::Ca(_) | Spec::Cert(_), FileRole::Key) => {
+            Zeroizing::new(cert_of(materials, &artifact.id)?.key.pem.expose().to_string())
+        }
         (Spec::Keypair(_), FileRole::Key | FileRole::PublicKey) => {
             let Some(Material::KeyPair(key)) = materials.get(&artifact.id) else {
                 return Err(missing(&artifact.id));
             };
-            Zeroizing::new(if role == FileRole::Key {
-                key.pem.expose().to_string()
-            } else {
-                key.public_pem.clone()
-            })
+            Zeroizing::new(if role == FileRole::Key { key.pem.expose().to_string() } else { key.public_pem.clone() })
         }
         (Spec::Kubeconfig(spec), _) => {
             let ca = cert_of(materials, &spec.ca)?;
@@ -147,17 +139,12 @@ fn render_one(
             )?
         }
         (Spec::Manifest(spec), _) => {
-            let values: std::collections::BTreeMap<String, String> =
-                spec.values.iter().cloned().collect();
+            let values: std::collections::BTreeMap<String, String> = spec.values.iter().cloned().collect();
             let values = minijinja::Value::from(values);
             templates.render(spec.template, values)?
         }
         (spec, role) => {
-            return Err(RenderError::NoSuchFile {
-                artifact: artifact.id.clone(),
-                kind: spec.kind(),
-                role,
-            });
+            return Err(RenderError::NoSuchFile { artifact: artifact.id.clone(), kind: spec.kind(), role });
         }
     };
     let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() + 1));

@@ -9,20 +9,11 @@ use crate::model::{ArtifactId, FileRole};
 
 /// The embedded templates, by name.
 const EMBEDDED: [(&str, &str); 5] = [
-    (
-        "kubeconfig.yaml",
-        include_str!("../../templates/kubeconfig.yaml"),
-    ),
+    ("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml")),
     ("flags.env", include_str!("../../templates/flags.env")),
     ("token.csv", include_str!("../../templates/token.csv")),
-    (
-        "rbac-apiserver-kubelet.yaml",
-        include_str!("../../templates/rbac-apiserver-kubelet.yaml"),
-    ),
-    (
-        "rbac-kubelet-bootstrap.yaml",
-        include_str!("../../templates/rbac-kubelet-bootstrap.yaml"),
-    ),
+    ("rbac-apiserver-kubelet.yaml", include_str!("../../templates/rbac-apiserver-kubelet.yaml")),
+    ("rbac-kubelet-bootstrap.yaml", include_str!("../../templates/rbac-kubelet-bootstrap.yaml")),
 ];
 
 /// Why rendering failed.
@@ -74,19 +65,9 @@ impl Templates {
     }
 
     /// Renders a template.
-    pub fn render(
-        &self,
-        name: &str,
-        context: minijinja::Value,
-    ) -> Result<Zeroizing<String>, RenderError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| describe(name, &e))?;
-        template
-            .render(context)
-            .map(Zeroizing::new)
-            .map_err(|e| describe(name, &e))
+    pub fn render(&self, name: &str, context: minijinja::Value) -> Result<Zeroizing<String>, RenderError> {
+        let template = self.env.get_template(name).map_err(|e| describe(name, &e))?;
+        template.render(context).map(Zeroizing::new).map_err(|e| describe(name, &e))
     }
 }
 
@@ -105,9 +86,7 @@ fn describe(name: &str, error: &minijinja::Error) -> RenderError {
 /// (JSON) string, which YAML reads the same.
 fn yaml_scalar(value: String) -> String {
     let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b))
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b))
         && !value.starts_with(['-', ':', '@'])
         && !value.ends_with(':')
         && !matches!(
@@ -115,9 +94,5 @@ fn yaml_scalar(value: String) -> String {
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
         )
         && value.parse::<f64>().is_err();
-    if plain {
-        value
-    } else {
-        serde_json::to_string(&value).unwrap_or_default()
-    }
+    if plain { value } else { serde_json::to_string(&value).unwrap_or_default() }
 }

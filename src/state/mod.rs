@@ -90,17 +90,12 @@ impl State {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self {
-                    version: STATE_VERSION,
-                    ..Self::default()
-                });
+                return Ok(Self { version: STATE_VERSION, ..Self::default() });
             }
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let state: Self = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let state: Self = serde_json::from_str(&text)
+            .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
         if state.version != STATE_VERSION {
             return Err(StateError::Corrupt {
                 path,

@@ -8,17 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::context::{CaConfig, Context, SetConfig};
 use crate::model::values::SanValue;
 use crate::model::{
-    Artifact, ArtifactId, CaRole, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement,
-    Sans, SetCa, Spec, Subject,
+    Artifact, ArtifactId, CaRole, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement, Sans, SetCa, Spans,
+    Spec, Subject,
 };
 use crate::plan::Role;
 
 /// Builds the whole model from resolved settings.
 pub fn build(context: Context) -> Model {
-    let mut builder = Builder {
-        context: &context,
-        artifacts: Vec::new(),
-    };
+    let mut builder = Builder { context: &context, artifacts: Vec::new() };
     builder.cas();
     builder.etcd();
     builder.control_plane();
@@ -31,13 +28,7 @@ pub fn build(context: Context) -> Model {
         .iter()
         .filter_map(|(set, config)| {
             let ca = config.ca.as_ref()?;
-            Some((
-                *set,
-                SetCa {
-                    ca: ca_id(ca),
-                    span: config.ca_span.clone(),
-                },
-            ))
+            Some((*set, SetCa { ca: ca_id(ca), span: config.ca_span.clone() }))
         })
         .collect::<BTreeMap<_, _>>();
     Model {
@@ -46,6 +37,7 @@ pub fn build(context: Context) -> Model {
         hosts: context.hosts,
         set_cas,
         artifacts,
+        allowed: context.allowed,
     }
 }
 
@@ -67,6 +59,7 @@ struct Builder<'c> {
 /// A leaf certificate about to be added.
 struct Leaf<'a> {
     id: ArtifactId,
+    identity: Option<&'static str>,
     set: &'static str,
     host: Option<&'a Host>,
     subject: Subject,
@@ -119,18 +112,11 @@ impl<'c> Builder<'c> {
 
     fn cas(&mut self) {
         for ca in &self.context.cas {
-            let stem = self
-                .context
-                .layout
-                .ca_stem(&ca.name, self.ca_role(&ca.name));
+            let stem = self.context.layout.ca_stem(&ca.name, self.ca_role(&ca.name));
             let mut files = self.pki_files(&stem, &self.hosts_needing_ca(&ca.name), FileRole::Cert);
             files.extend(self.cluster_pki_files(&stem));
             if self.signs_for_controller_manager(ca) {
-                files.extend(self.pki_files(
-                    &stem,
-                    &self.hosts_with(Role::ControlPlane),
-                    FileRole::Key,
-                ));
+                files.extend(self.pki_files(&stem, &self.hosts_with(Role::ControlPlane), FileRole::Key));
             }
             let id = ca_id(&ca.name);
             self.artifacts.push(Artifact {
@@ -147,6 +133,7 @@ impl<'c> Builder<'c> {
                 id,
                 files,
                 origin: Some(ca.span.clone()),
+                spans: Spans { key: ca.key_span.clone(), ..Spans::default() },
             });
         }
     }
@@ -154,24 +141,15 @@ impl<'c> Builder<'c> {
     /// Whether the controller-manager signs kubelet certificates with this CA
     /// (TLS bootstrapping), so its key must be on control-plane hosts.
     fn signs_for_controller_manager(&self, ca: &CaConfig) -> bool {
-        self.context.cluster.token_csv
-            && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
+        self.context.cluster.token_csv && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
     }
 
     fn cluster_pki_files(&self, stem: &str) -> Vec<Placement> {
         let layout = &self.context.layout;
-        [
-            (layout.cert_file(stem), FileRole::Cert),
-            (layout.key_file(stem), FileRole::Key),
-        ]
-        .into_iter()
-        .map(|(file, role)| Placement {
-            host: None,
-            path: format!("cluster/pki/{file}"),
-            host_path: None,
-            role,
-        })
-        .collect()
+        [(layout.cert_file(stem), FileRole::Cert), (layout.key_file(stem), FileRole::Key)]
+            .into_iter()
+            .map(|(file, role)| Placement { host: None, path: format!("cluster/pki/{file}"), host_path: None, role })
+            .collect()
     }
 
     fn pki_files(&self, stem: &str, hosts: &[&Host], role: FileRole) -> Vec<Placement> {
@@ -181,10 +159,7 @@ impl<'c> Builder<'c> {
             FileRole::PublicKey => layout.public_key_file(stem),
             _ => layout.cert_file(stem),
         };
-        hosts
-            .iter()
-            .map(|host| host_placement(host, layout.in_pki(&file), role))
-            .collect()
+        hosts.iter().map(|host| host_placement(host, layout.in_pki(&file), role)).collect()
     }
 
     fn subject(&self, cn: &str, o: &[&str]) -> Subject {
@@ -199,24 +174,48 @@ impl<'c> Builder<'c> {
         let set = self.set(leaf.set);
         let mut files = self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Cert);
         files.extend(self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Key));
+        let (subject, subject_span) = self.identity(leaf.identity, leaf.subject, leaf.host);
+        let sans_span =
+            if leaf.set == "apiserver" { set.sans_override.as_ref().map(|(_, span)| span.clone()) } else { None };
         self.artifacts.push(Artifact {
             id: leaf.id,
             spec: Spec::Cert(CertSpec {
                 set: Some(leaf.set),
                 host: leaf.host.map(|h| h.name.clone()),
                 issuer: set_ca(self.context, leaf.set),
-                subject: leaf.subject,
+                subject,
                 sans: leaf.sans,
                 eku: leaf.eku,
                 key: set.key,
                 validity: set.validity,
             }),
             files,
-            origin: leaf
-                .host
-                .map(|h| h.span.clone())
-                .or_else(|| set.span.clone()),
+            origin: leaf.host.map(|h| h.span.clone()).or_else(|| set.span.clone()),
+            spans: Spans {
+                key: set.key_span.clone(),
+                issuer: set.ca_span.clone(),
+                subject: subject_span,
+                sans: sans_span,
+                server: None,
+            },
         });
+    }
+
+    /// A built-in identity's subject, with the plan's `[identities]` override.
+    fn identity(
+        &self,
+        name: Option<&str>,
+        mut subject: Subject,
+        host: Option<&Host>,
+    ) -> (Subject, Option<std::ops::Range<usize>>) {
+        let Some(identity) = name.and_then(|n| self.context.identities.get(n)) else { return (subject, None) };
+        if let Some(cn) = &identity.cn {
+            subject.cn = host.map_or_else(|| cn.clone(), |h| cn.replace("{host}", &h.name));
+        }
+        if let Some(o) = &identity.o {
+            subject.o.clone_from(o);
+        }
+        (subject, Some(identity.span.clone()))
     }
 
     fn host_sans(&self, host: &Host, set: &str, loopback: bool) -> Sans {
@@ -237,12 +236,12 @@ impl<'c> Builder<'c> {
     fn etcd(&mut self) {
         let layout = self.context.layout.clone();
         for host in self.hosts_with(Role::Etcd) {
-            for (set, cfssl, kubeadm) in [
-                ("etcd-server", "etcd", "etcd/server"),
-                ("etcd-peer", "etcd-peer", "etcd/peer"),
-            ] {
+            for (set, cfssl, kubeadm) in
+                [("etcd-server", "etcd", "etcd/server"), ("etcd-peer", "etcd-peer", "etcd/peer")]
+            {
                 self.push_leaf(Leaf {
                     id: ArtifactId::new(&["cert", set, &host.name]),
+                    identity: None,
                     set,
                     host: Some(host),
                     subject: self.subject(&host.name, &[]),
@@ -256,15 +255,17 @@ impl<'c> Builder<'c> {
     }
 
     fn apiserver_sans(&self) -> Sans {
+        if let Some((sans, _)) = &self.set("apiserver").sans_override {
+            let mut exact = Sans::default();
+            add_extra(&mut exact, sans);
+            return exact;
+        }
         let cluster = &self.context.cluster;
         let mut sans = Sans::default();
         for name in ["kubernetes", "kubernetes.default", "kubernetes.default.svc"] {
             sans.add_dns(name);
         }
-        sans.add_dns(&format!(
-            "kubernetes.default.svc.{}",
-            cluster.cluster_domain
-        ));
+        sans.add_dns(&format!("kubernetes.default.svc.{}", cluster.cluster_domain));
         sans.add_dns("localhost");
         sans.add_ip(cluster.first_service_ip);
         sans.add_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -286,13 +287,7 @@ impl<'c> Builder<'c> {
             return;
         }
         let leaves = [
-            (
-                "apiserver",
-                "apiserver",
-                "kube-apiserver",
-                vec![Eku::ServerAuth],
-                ("kubernetes", "apiserver"),
-            ),
+            ("apiserver", "apiserver", "kube-apiserver", vec![Eku::ServerAuth], ("kubernetes", "apiserver")),
             (
                 "apiserver-etcd-client",
                 "etcd-client",
@@ -330,13 +325,10 @@ impl<'c> Builder<'c> {
             ),
         ];
         for (name, set, cn, eku, (cfssl, kubeadm)) in leaves {
-            let sans = if set == "apiserver" {
-                self.apiserver_sans()
-            } else {
-                Sans::default()
-            };
+            let sans = if set == "apiserver" { self.apiserver_sans() } else { Sans::default() };
             self.push_leaf(Leaf {
                 id: ArtifactId::new(&["cert", name]),
+                identity: (name != "apiserver").then_some(name),
                 set,
                 host: None,
                 subject: self.subject(cn, &[]),
@@ -347,24 +339,17 @@ impl<'c> Builder<'c> {
             });
         }
         let stem = layout.leaf_stem("service-account", "sa");
-        let key_file = if layout.preset == crate::plan::Preset::Cfssl {
-            layout.key_file(&stem)
-        } else {
-            format!("{stem}.key")
-        };
-        let mut files: Vec<Placement> = masters
-            .iter()
-            .map(|h| host_placement(h, layout.in_pki(&key_file), FileRole::Key))
-            .collect();
+        let key_file =
+            if layout.preset == crate::plan::Preset::Cfssl { layout.key_file(&stem) } else { format!("{stem}.key") };
+        let mut files: Vec<Placement> =
+            masters.iter().map(|h| host_placement(h, layout.in_pki(&key_file), FileRole::Key)).collect();
         files.extend(self.pki_files(&stem, &masters, FileRole::PublicKey));
         self.artifacts.push(Artifact {
             id: ArtifactId::new(&["keypair", "service-account"]),
-            spec: Spec::Keypair(KeyPairSpec {
-                set: "service-account",
-                key: self.set("service-account").key,
-            }),
+            spec: Spec::Keypair(KeyPairSpec { set: "service-account", key: self.set("service-account").key }),
             files,
             origin: self.set("service-account").span.clone(),
+            spans: Spans { key: self.set("service-account").key_span.clone(), ..Spans::default() },
         });
     }
 
@@ -376,6 +361,7 @@ impl<'c> Builder<'c> {
         }
         self.push_leaf(Leaf {
             id: ArtifactId::new(&["cert", "kube-proxy"]),
+            identity: Some("kube-proxy"),
             set: "apiserver-client",
             host: None,
             subject: self.subject("system:kube-proxy", &[]),
@@ -388,6 +374,7 @@ impl<'c> Builder<'c> {
             let node = format!("system:node:{}", host.name);
             self.push_leaf(Leaf {
                 id: ArtifactId::new(&["cert", "kubelet", &host.name]),
+                identity: Some("kubelet"),
                 set: "apiserver-client",
                 host: Some(host),
                 subject: self.subject(&node, &["system:nodes"]),
@@ -398,6 +385,7 @@ impl<'c> Builder<'c> {
             });
             self.push_leaf(Leaf {
                 id: ArtifactId::new(&["cert", "kubelet-server", &host.name]),
+                identity: None,
                 set: "kubelet-server",
                 host: Some(host),
                 subject: self.subject(&node, &["system:nodes"]),
@@ -414,25 +402,25 @@ impl<'c> Builder<'c> {
         let client = self.set("apiserver-client");
         for user in &self.context.users {
             let stem = &user.name;
-            let files = [
-                (layout.cert_file(stem), FileRole::Cert),
-                (layout.key_file(stem), FileRole::Key),
-            ]
-            .into_iter()
-            .map(|(file, role)| Placement {
-                host: None,
-                path: format!("cluster/users/{file}"),
-                host_path: None,
-                role,
-            })
-            .collect();
+            let files = [(layout.cert_file(stem), FileRole::Cert), (layout.key_file(stem), FileRole::Key)]
+                .into_iter()
+                .map(|(file, role)| Placement {
+                    host: None,
+                    path: format!("cluster/users/{file}"),
+                    host_path: None,
+                    role,
+                })
+                .collect();
             let groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
             self.artifacts.push(Artifact {
                 id: ArtifactId::new(&["cert", "users", &user.name]),
                 spec: Spec::Cert(CertSpec {
                     set: Some("apiserver-client"),
                     host: None,
-                    issuer: set_ca(self.context, "apiserver-client"),
+                    issuer: user
+                        .ca
+                        .as_ref()
+                        .map_or_else(|| set_ca(self.context, "apiserver-client"), |(ca, _)| ca_id(ca)),
                     subject: self.subject(&user.name, &groups),
                     sans: Sans::default(),
                     eku: vec![Eku::ClientAuth],
@@ -441,6 +429,13 @@ impl<'c> Builder<'c> {
                 }),
                 files,
                 origin: Some(user.span.clone()),
+                spans: Spans {
+                    key: user.key_span.clone().or_else(|| client.key_span.clone()),
+                    issuer: user.ca.as_ref().map(|(_, span)| span.clone()),
+                    subject: Some(user.span.clone()),
+                    sans: None,
+                    server: None,
+                },
             });
         }
     }

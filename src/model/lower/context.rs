@@ -22,6 +22,15 @@ pub struct Context {
     pub cas: Vec<CaConfig>,
     pub sets: BTreeMap<&'static str, SetConfig>,
     pub users: Vec<UserConfig>,
+    pub identities: BTreeMap<&'static str, IdentityConfig>,
+    pub allowed: Vec<String>,
+}
+
+/// A subject override of a built-in identity.
+pub struct IdentityConfig {
+    pub cn: Option<String>,
+    pub o: Option<Vec<String>>,
+    pub span: Range<usize>,
 }
 
 /// A CA as configured.
@@ -29,6 +38,7 @@ pub struct CaConfig {
     pub name: String,
     pub subject: Subject,
     pub key: KeyAlgorithm,
+    pub key_span: Option<Range<usize>>,
     pub validity: Duration,
     pub span: Range<usize>,
 }
@@ -38,7 +48,9 @@ pub struct SetConfig {
     pub ca: Option<String>,
     pub ca_span: Option<Range<usize>>,
     pub extra_sans: Vec<SanValue>,
+    pub sans_override: Option<(Vec<SanValue>, Range<usize>)>,
     pub key: KeyAlgorithm,
+    pub key_span: Option<Range<usize>>,
     pub validity: Duration,
     pub span: Option<Range<usize>>,
 }
@@ -48,12 +60,16 @@ pub struct UserConfig {
     pub name: String,
     pub groups: Vec<String>,
     pub key: Option<KeyAlgorithm>,
+    pub key_span: Option<Range<usize>>,
     pub validity: Option<Duration>,
     pub span: Range<usize>,
+    pub ca: Option<(String, Range<usize>)>,
+    pub server: Option<(String, Range<usize>)>,
 }
 
 struct Defaults {
     key: KeyAlgorithm,
+    key_span: Option<Range<usize>>,
     validity: Duration,
     ca_validity: Duration,
 }
@@ -71,47 +87,100 @@ pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context
     let cas = resolve_cas(plan, &defaults, &base_subject, diagnostics);
     let sets = resolve_sets(plan, &cas, &defaults, diagnostics);
     let users = resolve_users(plan, diagnostics);
-    Some(Context {
-        cluster: cluster?,
-        layout,
-        hosts,
-        base_subject,
-        cas,
-        sets,
-        users,
-    })
+    let identities = resolve_identities(plan, diagnostics);
+    let allowed = resolve_allowed(plan, diagnostics);
+    Some(Context { cluster: cluster?, layout, hosts, base_subject, cas, sets, users, identities, allowed })
+}
+
+fn resolve_allowed(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
+    plan.allow
+        .iter()
+        .filter_map(|entry| {
+            let id = entry.rule.get_ref().trim();
+            if entry.reason.get_ref().trim().is_empty() {
+                diagnostics.push(
+                    Diagnostic::error("allow-no-reason", format!("allowing `{id}` needs a reason"))
+                        .at(entry.reason.span())
+                        .label("say why this warning does not apply"),
+                );
+            }
+            match crate::diag::rule(id) {
+                Some(rule) if rule.severity == crate::diag::Severity::Warning => Some(id.to_string()),
+                Some(_) => {
+                    diagnostics.push(
+                        Diagnostic::error("allow-unknown-rule", format!("`{id}` is an error, which cannot be allowed"))
+                            .at(entry.rule.span())
+                            .label("only warnings can be allowed"),
+                    );
+                    None
+                }
+                None => {
+                    let warnings: Vec<String> = crate::diag::RULES
+                        .iter()
+                        .filter(|r| r.severity == crate::diag::Severity::Warning)
+                        .map(|r| r.id.to_string())
+                        .collect();
+                    let hint = crate::plan::nearest_word(id, &warnings).map_or_else(
+                        || format!("warnings: {}", warnings.join(", ")),
+                        |w| format!("did you mean `{w}`?"),
+                    );
+                    diagnostics.push(
+                        Diagnostic::error("allow-unknown-rule", format!("`{id}` is not a rule"))
+                            .at(entry.rule.span())
+                            .label("no such rule")
+                            .hint(hint),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn resolve_identities(plan: &PlanFile, diagnostics: &mut Diagnostics) -> BTreeMap<&'static str, IdentityConfig> {
+    let section = &plan.identities;
+    let entries = [
+        ("kube-controller-manager", &section.kube_controller_manager),
+        ("kube-scheduler", &section.kube_scheduler),
+        ("kube-proxy", &section.kube_proxy),
+        ("kubelet", &section.kubelet),
+        ("apiserver-kubelet-client", &section.apiserver_kubelet_client),
+        ("apiserver-etcd-client", &section.apiserver_etcd_client),
+        ("front-proxy-client", &section.front_proxy_client),
+    ];
+    entries
+        .into_iter()
+        .filter_map(|(name, entry)| {
+            let entry = entry.as_ref()?;
+            let identity = entry.get_ref();
+            let cn = identity.cn.as_ref().map(|cn| {
+                if cn.get_ref().trim().is_empty() {
+                    diagnostics.push(empty("cn", cn.span()));
+                }
+                cn.get_ref().trim().to_string()
+            });
+            let o = identity.o.as_ref().map(|o| o.iter().map(|v| v.get_ref().trim().to_string()).collect());
+            Some((name, IdentityConfig { cn, o, span: entry.span() }))
+        })
+        .collect()
 }
 
 fn resolve_defaults(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Defaults {
     let section = &plan.defaults;
     Defaults {
-        key: section
-            .key
-            .as_ref()
-            .map_or(KeyAlgorithm::Rsa2048, |k| *k.get_ref()),
+        key: section.key.as_ref().map_or(KeyAlgorithm::Rsa2048, |k| *k.get_ref()),
+        key_span: section.key.as_ref().map(Spanned::span),
         validity: duration_or(section.validity.as_ref(), DEFAULT_VALIDITY, diagnostics),
-        ca_validity: duration_or(
-            section.ca_validity.as_ref(),
-            DEFAULT_CA_VALIDITY,
-            diagnostics,
-        ),
+        ca_validity: duration_or(section.ca_validity.as_ref(), DEFAULT_CA_VALIDITY, diagnostics),
     }
 }
 
-fn duration_or(
-    value: Option<&Spanned<String>>,
-    default: Duration,
-    diagnostics: &mut Diagnostics,
-) -> Duration {
+fn duration_or(value: Option<&Spanned<String>>, default: Duration, diagnostics: &mut Diagnostics) -> Duration {
     let Some(value) = value else { return default };
     match values::parse_duration(value.get_ref()) {
         Ok(duration) => duration,
         Err(message) => {
-            diagnostics.push(
-                Diagnostic::error("invalid-duration", message)
-                    .at(value.span())
-                    .label("not a duration"),
-            );
+            diagnostics.push(Diagnostic::error("invalid-duration", message).at(value.span()).label("not a duration"));
             default
         }
     }
@@ -140,12 +209,9 @@ fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Clu
         .parse::<ipnet::IpNet>()
         .map_err(|_| {
             diagnostics.push(
-                Diagnostic::error(
-                    "invalid-cidr",
-                    format!("`{}` is not a CIDR", section.service_cidr.get_ref()),
-                )
-                .at(section.service_cidr.span())
-                .label("expected a network such as `10.96.0.0/12`"),
+                Diagnostic::error("invalid-cidr", format!("`{}` is not a CIDR", section.service_cidr.get_ref()))
+                    .at(section.service_cidr.span())
+                    .label("expected a network such as `10.96.0.0/12`"),
             );
         })
         .ok()
@@ -153,21 +219,15 @@ fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Clu
     let first_service_ip = service_cidr.and_then(|net| first_address(&net));
     if service_cidr.is_some() && first_service_ip.is_none() {
         diagnostics.push(
-            Diagnostic::error(
-                "invalid-cidr",
-                "the service CIDR has no usable first address",
-            )
-            .at(section.service_cidr.span()),
+            Diagnostic::error("invalid-cidr", "the service CIDR has no usable first address")
+                .at(section.service_cidr.span()),
         );
     }
     let cluster_domain = match &section.cluster_domain {
         Some(domain) => {
             if let Err(message) = values::check_dns_name(domain.get_ref(), false) {
-                diagnostics.push(
-                    Diagnostic::error("invalid-dns-name", message)
-                        .at(domain.span())
-                        .label("not a DNS domain"),
-                );
+                diagnostics
+                    .push(Diagnostic::error("invalid-dns-name", message).at(domain.span()).label("not a DNS domain"));
             }
             domain.get_ref().to_ascii_lowercase()
         }
@@ -196,9 +256,7 @@ fn first_address(net: &ipnet::IpNet) -> Option<IpAddr> {
 fn resolve_url(value: &Spanned<String>, diagnostics: &mut Diagnostics) -> Option<(String, u16)> {
     let text = value.get_ref().trim();
     let error = |message: String| {
-        Diagnostic::error("invalid-url", message)
-            .at(value.span())
-            .label("the API server URL kubeconfigs dial")
+        Diagnostic::error("invalid-url", message).at(value.span()).label("the API server URL kubeconfigs dial")
     };
     let url = match url::Url::parse(text) {
         Ok(url) => url,
@@ -208,19 +266,11 @@ fn resolve_url(value: &Spanned<String>, diagnostics: &mut Diagnostics) -> Option
         }
     };
     if url.scheme() != "https" {
-        diagnostics.push(error(format!(
-            "the API server URL must use https, not `{}`",
-            url.scheme()
-        )));
+        diagnostics.push(error(format!("the API server URL must use https, not `{}`", url.scheme())));
         return None;
     }
-    if url.path() != "/" && !url.path().is_empty()
-        || url.query().is_some()
-        || !url.username().is_empty()
-    {
-        diagnostics.push(error(
-            "the API server URL must be `https://HOST[:PORT]` with no path".into(),
-        ));
+    if url.path() != "/" && !url.path().is_empty() || url.query().is_some() || !url.username().is_empty() {
+        diagnostics.push(error("the API server URL must be `https://HOST[:PORT]` with no path".into()));
         return None;
     }
     let host = match url.host() {
@@ -237,10 +287,7 @@ fn resolve_url(value: &Spanned<String>, diagnostics: &mut Diagnostics) -> Option
 
 fn resolve_layout(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Layout {
     let section = &plan.layout;
-    let preset = section
-        .preset
-        .as_ref()
-        .map_or(Preset::Kubeadm, |p| *p.get_ref());
+    let preset = section.preset.as_ref().map_or(Preset::Kubeadm, |p| *p.get_ref());
     let default_pki = match preset {
         Preset::Cfssl => "/etc/kubernetes/ssl",
         Preset::Kubeadm => "/etc/kubernetes/pki",
@@ -252,27 +299,17 @@ fn resolve_layout(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Layout {
     }
 }
 
-fn host_dir(
-    value: Option<&Spanned<String>>,
-    default: &str,
-    diagnostics: &mut Diagnostics,
-) -> String {
+fn host_dir(value: Option<&Spanned<String>>, default: &str, diagnostics: &mut Diagnostics) -> String {
     let Some(value) = value else {
         return default.to_string();
     };
     let text = value.get_ref().trim().trim_end_matches('/');
-    let bad_component = text
-        .split('/')
-        .skip(1)
-        .any(|part| part.is_empty() || part == "." || part == "..");
+    let bad_component = text.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..");
     if !text.starts_with('/') || text.len() < 2 || bad_component || text.contains('\0') {
         diagnostics.push(
-            Diagnostic::error(
-                "invalid-path",
-                format!("`{}` is not an absolute directory path", value.get_ref()),
-            )
-            .at(value.span())
-            .label("expected an absolute path such as `/etc/kubernetes/pki`, without `..`"),
+            Diagnostic::error("invalid-path", format!("`{}` is not an absolute directory path", value.get_ref()))
+                .at(value.span())
+                .label("expected an absolute path such as `/etc/kubernetes/pki`, without `..`"),
         );
         return default.to_string();
     }
@@ -309,13 +346,10 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
         }
         if let Some(first) = names.insert(name.clone(), host.name.span()) {
             diagnostics.push(
-                Diagnostic::error(
-                    "duplicate-host",
-                    format!("the host `{name}` is declared twice"),
-                )
-                .at(host.name.span())
-                .label("declared again here")
-                .hint(format!("the first declaration is at byte {}", first.start)),
+                Diagnostic::error("duplicate-host", format!("the host `{name}` is declared twice"))
+                    .at(host.name.span())
+                    .label("declared again here")
+                    .hint(format!("the first declaration is at byte {}", first.start)),
             );
         }
         let address = match host.address.get_ref().trim().parse::<IpAddr>() {
@@ -327,12 +361,9 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
                     ("invalid-ip", "not an IP address")
                 };
                 diagnostics.push(
-                    Diagnostic::error(
-                        rule,
-                        format!("`{}` is not an IP address", host.address.get_ref()),
-                    )
-                    .at(host.address.span())
-                    .label(label),
+                    Diagnostic::error(rule, format!("`{}` is not an IP address", host.address.get_ref()))
+                        .at(host.address.span())
+                        .label(label),
                 );
                 None
             }
@@ -341,12 +372,9 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
             && let Some(_first) = addresses.insert(ip, host.address.span())
         {
             diagnostics.push(
-                Diagnostic::error(
-                    "duplicate-address",
-                    format!("the address `{ip}` belongs to two hosts"),
-                )
-                .at(host.address.span())
-                .label("used again here"),
+                Diagnostic::error("duplicate-address", format!("the address `{ip}` belongs to two hosts"))
+                    .at(host.address.span())
+                    .label("used again here"),
             );
         }
         let mut roles: Vec<Role> = host.roles.get_ref().iter().map(|r| *r.get_ref()).collect();
@@ -360,12 +388,7 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
             );
         }
         if let Some(address) = address {
-            hosts.push(Host {
-                name,
-                address,
-                roles,
-                span: entry.span(),
-            });
+            hosts.push(Host { name, address, roles, span: entry.span() });
         }
     }
     hosts
@@ -403,14 +426,11 @@ fn resolve_cas(
                 name: name.get_ref().clone(),
                 subject: Subject {
                     cn,
-                    o: ca
-                        .o
-                        .iter()
-                        .map(|o| o.get_ref().trim().to_string())
-                        .collect(),
+                    o: ca.o.iter().map(|o| o.get_ref().trim().to_string()).collect(),
                     ..base_subject.clone()
                 },
                 key: ca.key.as_ref().map_or(defaults.key, |k| *k.get_ref()),
+                key_span: ca.key.as_ref().map(Spanned::span).or_else(|| defaults.key_span.clone()),
                 validity: duration_or(ca.validity.as_ref(), defaults.ca_validity, diagnostics),
                 span: name.span(),
             }
@@ -451,33 +471,39 @@ fn resolve_sets(
             let ca = if set == "service-account" {
                 if let Some(ca) = ca_choice {
                     diagnostics.push(
-                        Diagnostic::error(
-                            "set-without-ca",
-                            "the service-account set is a key pair; no CA signs it",
-                        )
-                        .at(ca.span())
-                        .label("remove this `ca`"),
+                        Diagnostic::error("set-without-ca", "the service-account set is a key pair; no CA signs it")
+                            .at(ca.span())
+                            .label("remove this `ca`"),
                     );
                 }
                 None
             } else {
                 resolve_set_ca(set, ca_choice, cas, diagnostics)
             };
-            let extra_sans = config
-                .map(|c| resolve_sans(&c.extra_sans, set, diagnostics))
-                .unwrap_or_default();
-            let validity = duration_or(
-                config.and_then(|c| c.validity.as_ref()),
-                defaults.validity,
-                diagnostics,
-            );
-            let key = config
-                .and_then(|c| c.key.as_ref())
-                .map_or(defaults.key, |k| *k.get_ref());
+            let extra_sans = config.map(|c| resolve_sans(&c.extra_sans, set, diagnostics)).unwrap_or_default();
+            let validity = duration_or(config.and_then(|c| c.validity.as_ref()), defaults.validity, diagnostics);
+            let key = config.and_then(|c| c.key.as_ref()).map_or(defaults.key, |k| *k.get_ref());
+            let key_span = config.and_then(|c| c.key.as_ref()).map(Spanned::span).or_else(|| defaults.key_span.clone());
+            let sans_override = config.and_then(|c| c.sans.as_ref()).and_then(|sans| {
+                if set != "apiserver" {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "sans-override-unsupported",
+                            format!("only the `apiserver` set takes a complete `sans` list, not `{set}`"),
+                        )
+                        .at(sans.span())
+                        .hint("use `extra_sans` to add names to the derived ones"),
+                    );
+                    return None;
+                }
+                Some((parse_sans(sans.get_ref(), diagnostics), sans.span()))
+            });
             let set_config = SetConfig {
                 ca,
                 ca_span: ca_choice.map(Spanned::span),
                 extra_sans,
+                sans_override,
+                key_span,
                 key,
                 validity,
                 span: section.map(Spanned::span),
@@ -498,11 +524,7 @@ fn resolve_set_ca(
         if cas.iter().any(|ca| &ca.name == name) {
             return Some(name.clone());
         }
-        let known = cas
-            .iter()
-            .map(|ca| format!("`{}`", ca.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let known = cas.iter().map(|ca| format!("`{}`", ca.name)).collect::<Vec<_>>().join(", ");
         diagnostics.push(
             Diagnostic::error(
                 "unknown-ca",
@@ -522,10 +544,8 @@ fn resolve_set_ca(
         "front-proxy" => "front-proxy",
         _ => "kubernetes",
     };
-    let preferred = cas
-        .iter()
-        .find(|ca| ca.name == conventional)
-        .or_else(|| cas.iter().find(|ca| ca.name == "kubernetes"));
+    let preferred =
+        cas.iter().find(|ca| ca.name == conventional).or_else(|| cas.iter().find(|ca| ca.name == "kubernetes"));
     if let Some(ca) = preferred {
         return Some(ca.name.clone());
     }
@@ -541,11 +561,7 @@ fn resolve_set_ca(
     None
 }
 
-fn resolve_sans(
-    sans: &[Spanned<String>],
-    set: &str,
-    diagnostics: &mut Diagnostics,
-) -> Vec<SanValue> {
+fn resolve_sans(sans: &[Spanned<String>], set: &str, diagnostics: &mut Diagnostics) -> Vec<SanValue> {
     if !sans.is_empty() && !SERVING_SETS.contains(&set) {
         diagnostics.push(
             Diagnostic::error(
@@ -553,10 +569,7 @@ fn resolve_sans(
                 format!("the set `{set}` holds client certificates, which take no SANs"),
             )
             .at(sans[0].span())
-            .hint(format!(
-                "extra SANs belong to serving sets: {}",
-                SERVING_SETS.join(", ")
-            )),
+            .hint(format!("extra SANs belong to serving sets: {}", SERVING_SETS.join(", "))),
         );
         return Vec::new();
     }
@@ -572,16 +585,11 @@ pub fn parse_sans(sans: &[Spanned<String>], diagnostics: &mut Diagnostics) -> Ve
                 diagnostics.push(
                     Diagnostic::error(
                         "san-cidr",
-                        format!(
-                            "`{}` is a network (CIDR), which is neither an IP nor a DNS SAN",
-                            san.get_ref()
-                        ),
+                        format!("`{}` is a network (CIDR), which is neither an IP nor a DNS SAN", san.get_ref()),
                     )
                     .at(san.span())
                     .label("a CIDR cannot be a SAN")
-                    .hint(
-                        "write the single address the server answers on, without the prefix length",
-                    ),
+                    .hint("write the single address the server answers on, without the prefix length"),
                 );
                 None
             }
@@ -589,10 +597,7 @@ pub fn parse_sans(sans: &[Spanned<String>], diagnostics: &mut Diagnostics) -> Ve
                 diagnostics.push(
                     Diagnostic::error(
                         "san-invalid",
-                        format!(
-                            "`{}` is neither an IP address nor a DNS name: {reason}",
-                            san.get_ref()
-                        ),
+                        format!("`{}` is neither an IP address nor a DNS name: {reason}", san.get_ref()),
                     )
                     .at(san.span())
                     .label("not a valid SAN"),
@@ -614,22 +619,16 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
                 diagnostics.push(empty("users.name", user.name.span()));
             } else if name.contains(['/', '\0']) || name.starts_with('.') {
                 diagnostics.push(
-                    Diagnostic::error(
-                        "invalid-name",
-                        format!("the user name `{name}` cannot be a file name"),
-                    )
-                    .at(user.name.span())
-                    .label("no `/`, and not starting with `.`"),
+                    Diagnostic::error("invalid-name", format!("the user name `{name}` cannot be a file name"))
+                        .at(user.name.span())
+                        .label("no `/`, and not starting with `.`"),
                 );
             }
             if seen.insert(name.clone(), user.name.span()).is_some() {
                 diagnostics.push(
-                    Diagnostic::error(
-                        "duplicate-user",
-                        format!("the user `{name}` is declared twice"),
-                    )
-                    .at(user.name.span())
-                    .label("declared again here"),
+                    Diagnostic::error("duplicate-user", format!("the user `{name}` is declared twice"))
+                        .at(user.name.span())
+                        .label("declared again here"),
                 );
             }
             for group in &user.groups {
@@ -639,16 +638,15 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
             }
             UserConfig {
                 name,
-                groups: user
-                    .groups
-                    .iter()
-                    .map(|g| g.get_ref().trim().to_string())
-                    .collect(),
+                groups: user.groups.iter().map(|g| g.get_ref().trim().to_string()).collect(),
                 key: user.key.as_ref().map(|k| *k.get_ref()),
-                validity: user
-                    .validity
-                    .as_ref()
-                    .map(|v| duration_or(Some(v), Duration::ZERO, diagnostics)),
+                key_span: user.key.as_ref().map(Spanned::span),
+                ca: user.ca.as_ref().map(|ca| (ca.get_ref().trim().to_string(), ca.span())),
+                server: user.server.as_ref().and_then(|server| {
+                    let url = server.get_ref().trim().trim_end_matches('/').to_string();
+                    resolve_url(server, diagnostics).map(|_| (url, server.span()))
+                }),
+                validity: user.validity.as_ref().map(|v| duration_or(Some(v), Duration::ZERO, diagnostics)),
                 span: entry.span(),
             }
         })
@@ -656,7 +654,5 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
 }
 
 fn empty(key: &str, span: Range<usize>) -> Diagnostic {
-    Diagnostic::error("empty-value", format!("`{key}` cannot be empty"))
-        .at(span)
-        .label("empty")
+    Diagnostic::error("empty-value", format!("`{key}` cannot be empty")).at(span).label("empty")
 }

@@ -7,8 +7,8 @@ use super::artifacts::{host_placement, set_ca};
 use super::context::Context;
 use crate::model::flags::{self, Paths};
 use crate::model::{
-    Artifact, ArtifactId, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement,
-    Spec, TokenFileSpec,
+    Artifact, ArtifactId, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement, Spans, Spec,
+    TokenFileSpec,
 };
 use crate::plan::Role;
 
@@ -57,12 +57,9 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
             user: plan.user,
             credential: plan.credential,
         }),
-        files: plan
-            .on
-            .iter()
-            .map(|h| host_placement(h, layout.in_config(&file), FileRole::Kubeconfig))
-            .collect(),
+        files: plan.on.iter().map(|h| host_placement(h, layout.in_config(&file), FileRole::Kubeconfig)).collect(),
         origin: Some(cluster.apiserver_url_span.clone()),
+        spans: Spans { server: Some(cluster.apiserver_url_span.clone()), ..Spans::default() },
     }
 }
 
@@ -76,10 +73,7 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
     let masters = hosts(context, Role::ControlPlane);
     let workers = hosts(context, Role::Worker);
     if !masters.is_empty() {
-        for (name, kubeadm) in [
-            ("kube-controller-manager", "controller-manager"),
-            ("kube-scheduler", "scheduler"),
-        ] {
+        for (name, kubeadm) in [("kube-controller-manager", "controller-manager"), ("kube-scheduler", "scheduler")] {
             out.push(kubeconfig(
                 context,
                 KubeconfigPlan {
@@ -139,6 +133,10 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
             role: FileRole::Kubeconfig,
         }];
         artifact.origin = Some(user.span.clone());
+        if let (Spec::Kubeconfig(spec), Some((server, span))) = (&mut artifact.spec, &user.server) {
+            spec.server.clone_from(server);
+            artifact.spans.server = Some(span.clone());
+        }
         out.push(artifact);
     }
 }
@@ -158,6 +156,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
             .map(|h| host_placement(h, layout.in_config("token.csv"), FileRole::TokenFile))
             .collect(),
         origin: None,
+        spans: Spans::default(),
     });
     let workers = hosts(context, Role::Worker);
     if !workers.is_empty() {
@@ -186,6 +185,7 @@ fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -
             role: FileRole::Manifest,
         }],
         origin: None,
+        spans: Spans::default(),
     }
 }
 

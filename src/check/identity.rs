@@ -1,0 +1,119 @@
+//! Rules on identities: the API server takes the user from CN and the groups
+//! from O, so built-in identities must be spelt exactly as Kubernetes'
+//! default RBAC expects, and subjects must survive X.509 encoding.
+
+use super::span_of;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::{Artifact, Model, Spec};
+
+/// Built-in client identities and the CN their default RBAC binding expects.
+const BUILT_IN: [(&str, &str); 3] = [
+    ("cert/kube-controller-manager", "system:kube-controller-manager"),
+    ("cert/kube-scheduler", "system:kube-scheduler"),
+    ("cert/kube-proxy", "system:kube-proxy"),
+];
+
+pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
+    for artifact in &model.artifacts {
+        let Some(cert) = artifact.spec.cert() else { continue };
+        let at = || span_of(artifact, artifact.spans.subject.as_ref());
+        if let Some((_, cn)) = BUILT_IN.iter().find(|(id, _)| *id == artifact.id.as_str())
+            && cert.subject.cn != *cn
+        {
+            diagnostics.push(identity_cn(artifact, &cert.subject.cn, cn).at_opt(at()));
+        }
+        if artifact.id.as_str().starts_with("cert/kubelet/") {
+            kubelet(artifact, diagnostics);
+        }
+        let is_user = artifact.id.as_str().starts_with("cert/users/");
+        if !is_user && matches!(artifact.spec, Spec::Cert(_)) && cert.subject.o.iter().any(|o| o == "system:masters") {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "system-masters",
+                    format!("`{}` is in `system:masters`, which bypasses RBAC and cannot be revoked", artifact.id),
+                )
+                .at_opt(at())
+                .hint("bind the component's role with RBAC instead; keep `system:masters` for a break-glass user"),
+            );
+        }
+        if is_user {
+            misspelt_user(model, artifact, &cert.subject.cn, diagnostics);
+        }
+        if cert.subject.o.len() > 1 || cert.subject.ou.len() > 1 {
+            diagnostics.push(
+                Diagnostic::error(
+                    "subject-unrepresentable",
+                    format!(
+                        "`{}` has {} O values (groups), but certplan's X.509 writer keeps one per attribute",
+                        artifact.id,
+                        cert.subject.o.len()
+                    ),
+                )
+                .at_opt(at())
+                .label("more than one group")
+                .hint("give the identity one group and bind further roles to that group with RBAC"),
+            );
+        }
+    }
+}
+
+fn identity_cn(artifact: &Artifact, actual: &str, expected: &str) -> Diagnostic {
+    Diagnostic::error(
+        "identity-cn",
+        format!("`{}` has CN `{actual}`, but Kubernetes' default RBAC knows it as `{expected}`", artifact.id),
+    )
+    .label("wrong CN")
+    .hint(format!("use `cn = \"{expected}\"` or remove the override"))
+}
+
+fn kubelet(artifact: &Artifact, diagnostics: &mut Diagnostics) {
+    let Some(cert) = artifact.spec.cert() else { return };
+    let host = cert.host.as_deref().unwrap_or_default();
+    let at = span_of(artifact, artifact.spans.subject.as_ref());
+    let expected = format!("system:node:{host}");
+    if cert.subject.cn != expected {
+        diagnostics.push(identity_cn(artifact, &cert.subject.cn, &expected).at_opt(at.clone()));
+    }
+    if !cert.subject.o.iter().any(|o| o == "system:nodes") {
+        diagnostics.push(
+            Diagnostic::error(
+                "identity-o",
+                format!("`{}` is not in the group `system:nodes`, so the Node authorizer will refuse it", artifact.id),
+            )
+            .at_opt(at)
+            .label("missing `system:nodes`")
+            .hint("kubelet client certificates need `o = [\"system:nodes\"]`"),
+        );
+    }
+}
+
+/// A user named like a built-in identity must be one exactly.
+fn misspelt_user(model: &Model, artifact: &Artifact, name: &str, diagnostics: &mut Diagnostics) {
+    let at = span_of(artifact, artifact.spans.subject.as_ref());
+    let known: Vec<String> = BUILT_IN
+        .iter()
+        .map(|(_, cn)| (*cn).to_string())
+        .chain(model.hosts.iter().map(|h| format!("system:node:{}", h.name)))
+        .collect();
+    if known.iter().any(|k| k == name) {
+        return;
+    }
+    let near = crate::plan::nearest_word(name, &known);
+    let node_like = name.starts_with("system:node") || name.starts_with("system:nodes:");
+    if let Some(near) = near.filter(|_| name.starts_with("system:")).or_else(|| node_like.then(String::new)) {
+        let hint = if near.is_empty() {
+            "a node identity is `system:node:<host>` for a host of the plan".to_string()
+        } else {
+            format!("did you mean `{near}`?")
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                "user-identity-misspelt",
+                format!("the user `{name}` looks like a misspelt built-in identity"),
+            )
+            .at_opt(at)
+            .label("not a name Kubernetes' RBAC knows")
+            .hint(hint),
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Rules on the shape of the cluster: required roles, one CA per set, CAs
+//! that exist, service network versus host addresses.
+
+use std::collections::BTreeMap;
+
+use super::span_of;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::{ArtifactId, Model, Spec};
+use crate::plan::Role;
+
+pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
+    required_roles(model, diagnostics);
+    issuers(model, diagnostics);
+    service_cidr_overlap(model, diagnostics);
+}
+
+fn required_roles(model: &Model, diagnostics: &mut Diagnostics) {
+    for (role, name) in [(Role::Etcd, "etcd"), (Role::ControlPlane, "control-plane")] {
+        if model.hosts_with(role).next().is_none() {
+            diagnostics.push(
+                Diagnostic::error("missing-role", format!("no host has the role `{name}`"))
+                    .hint(format!("add `\"{name}\"` to the `roles` of a `[[hosts]]` entry")),
+            );
+        }
+    }
+}
+
+/// Every issuer exists, and all certificates of a set share one CA: the side
+/// that verifies them trusts a single root.
+fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
+    let mut by_set: BTreeMap<&str, BTreeMap<&ArtifactId, Vec<&crate::model::Artifact>>> = BTreeMap::new();
+    for artifact in &model.artifacts {
+        let Spec::Cert(cert) = &artifact.spec else { continue };
+        if model.artifact(&cert.issuer).is_none() {
+            let name = cert.issuer.as_str().trim_start_matches("ca/");
+            diagnostics.push(
+                Diagnostic::error(
+                    "unknown-ca",
+                    format!("`{}` names the CA `{name}`, which the plan does not declare", artifact.id),
+                )
+                .at_opt(span_of(artifact, artifact.spans.issuer.as_ref()))
+                .label("no `[cas.NAME]` with this name"),
+            );
+            continue;
+        }
+        if let Some(set) = cert.set {
+            by_set.entry(set).or_default().entry(&cert.issuer).or_default().push(artifact);
+        }
+    }
+    for (set, issuers) in by_set {
+        if issuers.len() < 2 {
+            continue;
+        }
+        let expected = model.set_cas.get(set).map(|s| &s.ca);
+        for (issuer, artifacts) in &issuers {
+            if Some(*issuer) == expected {
+                continue;
+            }
+            for artifact in artifacts {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "set-split-ca",
+                        format!(
+                            "`{}` would be signed by `{issuer}`, but the rest of the set `{set}` by `{}`",
+                            artifact.id,
+                            expected.map_or("another CA".to_string(), ToString::to_string)
+                        ),
+                    )
+                    .at_opt(span_of(artifact, artifact.spans.issuer.as_ref()))
+                    .label("a second CA for one set")
+                    .hint("the side that verifies a set trusts one CA: sign the whole set with one"),
+                );
+            }
+        }
+    }
+}
+
+fn service_cidr_overlap(model: &Model, diagnostics: &mut Diagnostics) {
+    for host in &model.hosts {
+        if model.cluster.service_cidr.contains(&host.address) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "service-cidr-overlap",
+                    format!(
+                        "the service CIDR `{}` contains the address of host `{}` ({})",
+                        model.cluster.service_cidr, host.name, host.address
+                    ),
+                )
+                .at(model.cluster.service_cidr_span.clone())
+                .label("overlaps a host address")
+                .hint("pick a service network that no machine uses"),
+            );
+        }
+    }
+}
