@@ -56,17 +56,17 @@ impl Disk {
         if meta.len() == recorded.size && mtime_ns(&meta) == recorded.mtime_ns {
             return FileStatus::Intact;
         }
-        match fs::read(&path) {
-            Ok(bytes) if sha256_hex(&bytes) == recorded.sha256 => FileStatus::Intact,
-            Ok(_) => FileStatus::Changed,
-            Err(_) => FileStatus::Missing,
+        match crate::output::read_regular(&path) {
+            Some(bytes) if sha256_hex(&bytes) == recorded.sha256 => FileStatus::Intact,
+            Some(_) => FileStatus::Changed,
+            None => FileStatus::Missing,
         }
     }
 
     /// The content of the first intact recorded file of `role`.
     pub fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>> {
         files.iter().filter(|(_, f)| f.role == role).find_map(|(path, recorded)| {
-            let bytes = fs::read(self.path(path)).ok()?;
+            let bytes = crate::output::read_regular(&self.path(path))?;
             (sha256_hex(&bytes) == recorded.sha256).then_some(bytes)
         })
     }

@@ -110,10 +110,10 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         .files
         .iter()
         .map(|f| {
-            let on_disk = out.and_then(|o| std::fs::read(o.join(&f.path)).ok().map(|b| (o.join(&f.path), b)));
+            let on_disk = out.and_then(|o| crate::output::read_regular(&o.join(&f.path)).map(|b| (o.join(&f.path), b)));
             let mode = on_disk
                 .as_ref()
-                .and_then(|(p, _)| std::fs::metadata(p).ok())
+                .and_then(|(p, _)| std::fs::symlink_metadata(p).ok())
                 .map_or(f.role.mode(), |m| m.permissions().mode() & 0o7777);
             FileReport {
                 path: f.path.clone(),
@@ -164,7 +164,7 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
 }
 
 fn validity_on_disk(path: &Path) -> Option<(OffsetDateTime, OffsetDateTime)> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::output::read_regular(path)?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).ok()?;
     let cert = pem.parse_x509().ok()?;
     let validity = cert.validity();

@@ -9,6 +9,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+mod lock;
+
+pub use lock::{LOCK_PATH, TreeLock};
+
 use crate::render::RenderedFile;
 
 /// Why writing failed.
@@ -38,6 +42,16 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Outpu
     move |source| OutputError::Io { action, path, source }
 }
 
+/// Reads a file only if it is a regular file: a symlink planted in the
+/// output tree is never followed.
+pub fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    fs::read(path).ok()
+}
+
 /// Checks a relative output path: no absolute part, no `..`.
 pub fn safe_relative(path: &str) -> Result<&Path, OutputError> {
     let p = Path::new(path);
@@ -64,7 +78,7 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError
             dir = d.parent();
         }
     }
-    ensure_dir(out, None)?;
+    ensure_root(out)?;
     for (dir, mode) in &dir_modes {
         ensure_dir(&out.join(dir), Some(*mode))?;
     }
@@ -75,6 +89,19 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError
         sync_dir(&out.join(dir))?;
     }
     Ok(())
+}
+
+/// The output directory itself may be a symlink the user chose; it is
+/// created when missing.
+pub fn ensure_root(out: &Path) -> Result<(), OutputError> {
+    match fs::metadata(out) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(OutputError::NotADirectory(out.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(out).map_err(io("create the directory", out))
+        }
+        Err(e) => Err(io("inspect", out)(e)),
+    }
 }
 
 fn ensure_dir(path: &Path, mode: Option<u32>) -> Result<(), OutputError> {

@@ -59,6 +59,7 @@ pub fn apply(
     options: &Options,
     templates: &Templates,
 ) -> Result<ApplyReport, ApplyError> {
+    let _lock = output::TreeLock::acquire(out)?;
     let mut state = State::load(out)?;
     let disk = Disk::new(out);
     let model = &compiled.model;

@@ -1,0 +1,68 @@
+//! The output tree's lock, `DIR/.certplan/lock`: one apply at a time. A
+//! second apply waits, naming the process that holds the lock (found in
+//! `/proc/locks`, so the lock file itself is never written).
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::OutputError;
+
+/// Where the lock lives, relative to the output directory.
+pub const LOCK_PATH: &str = ".certplan/lock";
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct TreeLock {
+    _file: File,
+}
+
+impl TreeLock {
+    /// Takes the lock on `out`, waiting (and saying so on stderr) while
+    /// another process holds it.
+    pub fn acquire(out: &Path) -> Result<Self, OutputError> {
+        super::ensure_root(out)?;
+        let dir = out.join(".certplan");
+        if fs::symlink_metadata(&dir).is_err() {
+            fs::create_dir(&dir).map_err(|source| OutputError::Io { action: "create", path: dir.clone(), source })?;
+        }
+        let path = out.join(LOCK_PATH);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| OutputError::Io { action: "open the lock", path: path.clone(), source })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder =
+                    holder_pid(&file).map_or_else(|| "another process".to_string(), |pid| format!("process {pid}"));
+                eprintln!("waiting: {holder} is applying to `{}` (lock `{}`)", out.display(), path.display());
+                file.lock().map_err(|source| lock_error(&path, source))?;
+            }
+            Err(TryLockError::Error(source)) => return Err(lock_error(&path, source)),
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+fn lock_error(path: &Path, source: std::io::Error) -> OutputError {
+    OutputError::Io { action: "lock", path: PathBuf::from(path), source }
+}
+
+/// The pid holding a lock on this file's inode, from `/proc/locks`.
+fn holder_pid(file: &File) -> Option<u32> {
+    let inode = file.metadata().ok()?.ino();
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let device_inode = fields.iter().find(|f| f.matches(':').count() == 2)?;
+        let found: u64 = device_inode.rsplit(':').next()?.parse().ok()?;
+        if found != inode {
+            return None;
+        }
+        let position = fields.iter().position(|f| f == device_inode)?;
+        fields.get(position.checked_sub(1)?)?.parse().ok()
+    })
+}
