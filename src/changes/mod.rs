@@ -188,7 +188,7 @@ impl Decider<'_> {
         let spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
         let spec_change =
             (recorded.fingerprint != fingerprint).then(|| reason::spec_difference(&recorded.spec, &spec)).flatten();
-        let has_material = matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
+        let has_material = artifact.spec.has_material();
         if rotate {
             self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths, removes);
             return Ok(());
@@ -217,24 +217,29 @@ impl Decider<'_> {
             return Ok(());
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
-            self.push(i, Action::Renew, reason, false, paths, removes);
+            let new_token = artifact.spec.is_token();
+            self.push(i, Action::Renew, reason, new_token, paths, removes);
             return Ok(());
         }
         self.check_files(i, recorded, paths, removes)
     }
 
     fn renewal_due(&self, artifact: &crate::model::Artifact, recorded: &ArtifactState) -> Option<String> {
-        let cert = artifact.spec.cert()?;
+        let lifetime = match &artifact.spec {
+            Spec::BootstrapToken(token) => token.ttl,
+            spec => spec.cert()?.validity,
+        };
         let facts = recorded.cert.as_ref()?;
         let not_after = OffsetDateTime::parse(&facts.not_after, &time::format_description::well_known::Rfc3339).ok()?;
-        let renew_before = cert.validity / 3;
         let left = not_after - self.options.now;
-        let renew = time::Duration::try_from(renew_before).ok()?;
+        let renew = time::Duration::try_from(lifetime / 3).ok()?;
         (left < renew).then(|| {
-            let days = left.whole_days();
-            let expiry =
-                if left.is_negative() { format!("expired {}d ago", -days) } else { format!("expires in {days}d") };
-            format!("{expiry}, renew_before {}d", renew.whole_days())
+            let expiry = if left.is_negative() {
+                format!("expired {} ago", span(-left))
+            } else {
+                format!("expires in {}", span(left))
+            };
+            format!("{expiry}, renew_before {}", span(renew))
         })
     }
 
@@ -278,11 +283,10 @@ impl Decider<'_> {
                 let path = artifact.files.iter().find(|f| f.role == FileRole::Key).map(|f| f.path.clone());
                 return Err(ChangeError::CaKeyLost { id: artifact.id.clone(), path: path.unwrap_or_default() });
             }
-            let has_material =
-                matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
+            let has_material = artifact.spec.has_material();
             let action = if has_material { Action::Reissue } else { Action::Repair };
             let reason = if has_material { format!("{reason}, no intact copy left") } else { reason };
-            let new_key = key_lost || matches!(artifact.spec, Spec::TokenFile(_));
+            let new_key = key_lost || artifact.spec.is_token();
             self.push(i, action, reason, new_key, paths, removes);
             return Ok(());
         }
@@ -309,18 +313,27 @@ impl Decider<'_> {
         removes: Vec<String>,
     ) {
         let artifact = &self.model.artifacts[i];
-        let material = matches!(artifact.spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_));
+        let material = artifact.spec.has_material();
         let new_key = material && (new_key || action == Action::Create);
         if material && matches!(action, Action::Create | Action::Reissue | Action::Renew) {
             self.new_content.insert(artifact.id.clone());
         }
-        if material && matches!(artifact.spec, Spec::TokenFile(_)) && new_key {
+        if material && artifact.spec.is_token() && new_key {
             self.new_content.insert(artifact.id.clone());
         }
         if new_key {
             self.new_key.insert(artifact.id.clone());
         }
         self.changes.push(Change { id: artifact.id.clone(), index: Some(i), action, reason, new_key, writes, removes });
+    }
+}
+
+/// A duration in days, or hours when under two days.
+fn span(duration: time::Duration) -> String {
+    if duration.whole_days() >= 2 {
+        format!("{}d", duration.whole_days())
+    } else {
+        format!("{}h", duration.whole_hours())
     }
 }
 

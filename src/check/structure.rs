@@ -12,6 +12,41 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
     required_roles(model, diagnostics);
     issuers(model, diagnostics);
     service_cidr_overlap(model, diagnostics);
+    bootstrapping(model, diagnostics);
+}
+
+fn bootstrapping(model: &Model, diagnostics: &mut Diagnostics) {
+    let has_token = model.cluster.token_csv || model.cluster.token_secret;
+    for host in model.hosts.iter().filter(|h| h.bootstraps()) {
+        if !has_token {
+            diagnostics.push(
+                Diagnostic::error(
+                    "bootstrap-without-token",
+                    format!(
+                        "the kubelet on `{}` requests its certificate, but the plan has no bootstrap token",
+                        host.name
+                    ),
+                )
+                .at(host.span.clone())
+                .hint("set `token_secret = true` (or `token_csv = true`) in `[bootstrap]`"),
+            );
+        }
+    }
+    let workers: Vec<_> = model.hosts_with(Role::Worker).collect();
+    if !workers.is_empty() && model.kubelet_serving_ca().is_none() {
+        let host = workers
+            .iter()
+            .find(|h| h.kubelet_serving == crate::plan::ServingCertMode::SelfSigned)
+            .unwrap_or(&workers[0]);
+        diagnostics.push(
+            Diagnostic::warning(
+                "kubelet-serving-unverified",
+                "the API server cannot verify every kubelet's serving certificate, so it calls kubelets without `--kubelet-certificate-authority`",
+            )
+            .at(host.span.clone())
+            .hint("use `serving_cert = \"static\"` or `\"bootstrap\"` on every worker"),
+        );
+    }
 }
 
 fn required_roles(model: &Model, diagnostics: &mut Diagnostics) {

@@ -66,6 +66,9 @@ pub const RULES: &[Rule] = &[
     error("rsa-too-small", "an RSA key below 2048 bits"),
     warning("service-cidr-overlap", "a service network that contains a host address"),
     error("subject-unrepresentable", "a subject the X.509 writer cannot hold faithfully"),
+    error("bootstrap-without-token", "a kubelet that bootstraps but no bootstrap token in the plan"),
+    error("bootstrap-group", "a bootstrap token group outside `system:bootstrappers:`"),
+    warning("kubelet-serving-unverified", "kubelet serving certificates the API server cannot verify"),
     error("allow-unknown-rule", "an `[[allow]]` naming no rule, or a rule that is an error"),
     error("allow-no-reason", "an `[[allow]]` without a reason"),
 ];

@@ -8,7 +8,7 @@ mod token;
 
 pub use cert::{BACKDATE, IssueError, Issued, KeyMaterial, issue_cert, issue_keypair};
 pub use secret::Secret;
-pub use token::{new_bootstrap_token, parse_token_csv};
+pub use token::{new_bootstrap_token, new_csv_token, parse_bootstrap_secret, parse_token_csv};
 
 use std::collections::HashMap;
 
@@ -24,8 +24,13 @@ pub enum Material {
     Cert(Issued),
     /// A bare key pair.
     KeyPair(KeyMaterial),
-    /// A bearer token.
-    Token(Secret),
+    /// A bearer token, with its expiry when it has one.
+    Token {
+        /// The token.
+        token: Secret,
+        /// When it stops working.
+        expires: Option<OffsetDateTime>,
+    },
 }
 
 /// Material already on disk that must be kept (a CA, a key being reused).
@@ -70,7 +75,11 @@ pub fn issue_all(
                     issue_cert(spec, Some(ca), keep.keys.get(&artifact.id).cloned(), now).map(Material::Cert)
                 }
                 Spec::Keypair(spec) => issue_keypair(spec.key).map(Material::KeyPair),
-                Spec::TokenFile(_) => Ok(Material::Token(new_bootstrap_token())),
+                Spec::TokenFile(_) => Ok(Material::Token { token: new_csv_token(), expires: None }),
+                Spec::BootstrapToken(spec) => Ok(Material::Token {
+                    token: new_bootstrap_token(),
+                    expires: Some(now + time::Duration::try_from(spec.ttl).unwrap_or(time::Duration::DAY)),
+                }),
                 _ => return None,
             };
             Some(result.map(|m| (artifact.id.clone(), m)))

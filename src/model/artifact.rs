@@ -76,6 +76,8 @@ pub enum Spec {
     Kubeconfig(KubeconfigSpec),
     /// A static token file (`token.csv`).
     TokenFile(TokenFileSpec),
+    /// A bootstrap token, written as a `bootstrap.kubernetes.io/token` Secret.
+    BootstrapToken(BootstrapTokenSpec),
     /// A component's flag file.
     Flags(FlagFileSpec),
     /// A Kubernetes manifest.
@@ -91,6 +93,7 @@ impl Spec {
             Self::Keypair(_) => "keypair",
             Self::Kubeconfig(_) => "kubeconfig",
             Self::TokenFile(_) => "token-file",
+            Self::BootstrapToken(_) => "manifest",
             Self::Flags(_) => "flags",
             Self::Manifest(_) => "manifest",
         }
@@ -103,8 +106,23 @@ impl Spec {
             Self::Kubeconfig(kubeconfig) => {
                 vec![kubeconfig.ca.clone(), kubeconfig.credential.artifact().clone()]
             }
-            Self::Ca(_) | Self::Keypair(_) | Self::TokenFile(_) | Self::Flags(_) | Self::Manifest(_) => Vec::new(),
+            Self::Ca(_)
+            | Self::Keypair(_)
+            | Self::TokenFile(_)
+            | Self::BootstrapToken(_)
+            | Self::Flags(_)
+            | Self::Manifest(_) => Vec::new(),
         }
+    }
+
+    /// Whether issuing produces material for it (keys, certificates, tokens).
+    pub fn has_material(&self) -> bool {
+        matches!(self, Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) | Self::TokenFile(_) | Self::BootstrapToken(_))
+    }
+
+    /// Whether its material is a token.
+    pub fn is_token(&self) -> bool {
+        matches!(self, Self::TokenFile(_) | Self::BootstrapToken(_))
     }
 
     /// The certificate spec of a CA or leaf.
@@ -259,6 +277,16 @@ pub struct TokenFileSpec {
     pub groups: Vec<String>,
 }
 
+/// A bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and its Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct BootstrapTokenSpec {
+    /// How long it lives.
+    #[serde(with = "humantime_serde_secs")]
+    pub ttl: Duration,
+    /// Its `auth-extra-groups`.
+    pub groups: Vec<String>,
+}
+
 /// A component's flag file: variables of flags.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct FlagFileSpec {
@@ -326,6 +354,8 @@ pub enum FileRole {
     Flags,
     /// A manifest.
     Manifest,
+    /// A manifest holding a secret (the bootstrap-token Secret).
+    SecretManifest,
 }
 
 impl FileRole {
@@ -336,7 +366,7 @@ impl FileRole {
 
     /// Whether the file holds a secret.
     pub fn is_secret(self) -> bool {
-        matches!(self, Self::Key | Self::Kubeconfig | Self::TokenFile)
+        matches!(self, Self::Key | Self::Kubeconfig | Self::TokenFile | Self::SecretManifest)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::lower::Context;
 use super::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spec};
-use crate::plan::Role;
+use crate::plan::{ClientCertMode, Role, ServingCertMode};
 
 /// Looks up where artifacts are placed on a host.
 pub struct Paths<'a> {
@@ -38,10 +38,6 @@ impl Paths<'_> {
 
     fn kubeconfig(&self, id: &str, host: &Host) -> String {
         self.on(id, host, FileRole::Kubeconfig)
-    }
-
-    fn exists(&self, id: &str) -> bool {
-        self.artifacts.iter().any(|a| a.id.as_str() == id)
     }
 }
 
@@ -161,7 +157,7 @@ pub fn etcd_servers(hosts: &[Host]) -> String {
 fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
     let cluster = &paths.context.cluster;
     let token_csv = cluster.token_csv;
-    let has_workers = paths.context.hosts.iter().any(|h| h.has(Role::Worker));
+    let kubelet_ca = kubelet_ca(paths.context);
     Var::new("KUBE_APISERVER_TLS_ARGS")
         .flag("secure-port", cluster.apiserver_port.to_string())
         .flag("advertise-address", host.address.to_string())
@@ -174,7 +170,11 @@ fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .flag("etcd-keyfile", paths.key("cert/apiserver-etcd-client", host))
         .flag("kubelet-client-certificate", paths.cert("cert/apiserver-kubelet-client", host))
         .flag("kubelet-client-key", paths.key("cert/apiserver-kubelet-client", host))
-        .flag_if(has_workers, "kubelet-certificate-authority", paths.ca("kubelet-server", host))
+        .flag_if(
+            kubelet_ca.is_some(),
+            "kubelet-certificate-authority",
+            kubelet_ca.as_ref().map(|ca| paths.cert(ca.as_str(), host)).unwrap_or_default(),
+        )
         .flag("service-account-key-file", paths.on("keypair/service-account", host, FileRole::PublicKey))
         .flag("service-account-signing-key-file", paths.key("keypair/service-account", host))
         .flag("service-account-issuer", format!("https://kubernetes.default.svc.{}", cluster.cluster_domain))
@@ -187,12 +187,18 @@ fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .flag("proxy-client-cert-file", paths.cert("cert/front-proxy-client", host))
         .flag("proxy-client-key-file", paths.key("cert/front-proxy-client", host))
         .flag_if(token_csv, "token-auth-file", paths.on("token-file/bootstrap", host, FileRole::TokenFile))
+        .flag_if(cluster.token_secret, "enable-bootstrap-token-auth", "true")
         .done()
 }
 
 fn controller_manager(paths: &Paths<'_>, host: &Host) -> FlagVar {
     let kubeconfig = paths.kubeconfig("kubeconfig/kube-controller-manager", host);
-    let signing = paths.context.cluster.token_csv;
+    let signing = super::lower::signing_needed(paths.context);
+    let duration_flag = if paths.context.cluster.version < (1, 19) {
+        "experimental-cluster-signing-duration"
+    } else {
+        "cluster-signing-duration"
+    };
     let signing_ca = super::lower::set_ca(paths.context, "apiserver-client");
     let validity_hours = paths.context.sets["apiserver-client"].validity.as_secs() / 3600;
     Var::new("KUBE_CONTROLLER_MANAGER_TLS_ARGS")
@@ -206,7 +212,7 @@ fn controller_manager(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .flag("use-service-account-credentials", "true")
         .flag_if(signing, "cluster-signing-cert-file", paths.cert(signing_ca.as_str(), host))
         .flag_if(signing, "cluster-signing-key-file", paths.key(signing_ca.as_str(), host))
-        .flag_if(signing, "cluster-signing-duration", format!("{validity_hours}h0m0s"))
+        .flag_if(signing, duration_flag, format!("{validity_hours}h0m0s"))
         .done()
 }
 
@@ -219,18 +225,44 @@ fn scheduler(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .done()
 }
 
+fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
+    let server = super::lower::set_ca(context, "kubelet-server");
+    let signing = super::lower::set_ca(context, "apiserver-client");
+    super::kubelet_serving_ca(&context.hosts, &server, &signing)
+}
+
 fn kubelet(paths: &Paths<'_>, host: &Host) -> FlagVar {
     let serving = format!("cert/kubelet-server/{}", host.name);
-    let bootstrap = paths.exists("kubeconfig/bootstrap");
+    let static_client = host.kubelet_client == ClientCertMode::Static;
+    let static_serving = host.kubelet_serving == ServingCertMode::Static;
+    let bootstrap = paths.kubeconfig("kubeconfig/bootstrap", host);
+    let kubeconfig = if static_client {
+        paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host)
+    } else {
+        // Written by the kubelet itself once its client certificate is issued.
+        let layout = &paths.context.layout;
+        layout.in_config(&layout.kubeconfig_file("kubelet", "kubelet"))
+    };
+    let rotate_server = host.kubelet_serving == ServingCertMode::Bootstrap;
     Var::new("KUBELET_TLS_ARGS")
-        .flag("kubeconfig", paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host))
-        .flag_if(bootstrap, "bootstrap-kubeconfig", paths.kubeconfig("kubeconfig/bootstrap", host))
+        .flag("kubeconfig", kubeconfig)
+        .flag_if(!bootstrap.is_empty(), "bootstrap-kubeconfig", bootstrap)
         .flag("client-ca-file", paths.ca("kubelet-client", host))
-        .flag("tls-cert-file", paths.cert(&serving, host))
-        .flag("tls-private-key-file", paths.key(&serving, host))
-        .flag("cert-dir", paths.context.layout.pki_dir.clone())
+        .flag_if(static_serving, "tls-cert-file", paths.cert(&serving, host))
+        .flag_if(static_serving, "tls-private-key-file", paths.key(&serving, host))
+        .flag("cert-dir", KUBELET_CERT_DIR)
+        .flag_if(!static_client, "rotate-certificates", "true")
+        .flag_if(rotate_server, "rotate-server-certificates", "true")
+        .flag_if(
+            rotate_server && paths.context.cluster.version < (1, 20),
+            "feature-gates",
+            "RotateKubeletServerCertificate=true",
+        )
         .done()
 }
+
+/// Where the kubelet keeps the certificates it requests or makes itself.
+const KUBELET_CERT_DIR: &str = "/var/lib/kubelet/pki";
 
 fn kube_proxy(paths: &Paths<'_>, host: &Host) -> FlagVar {
     Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", paths.kubeconfig("kubeconfig/kube-proxy", host)).done()

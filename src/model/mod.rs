@@ -82,8 +82,14 @@ pub struct Cluster {
     pub first_service_ip: IpAddr,
     /// The cluster DNS domain.
     pub cluster_domain: String,
-    /// Whether kubelets may bootstrap with a token from `token.csv`.
+    /// Whether `token.csv` holds a bootstrap token (`--token-auth-file`).
     pub token_csv: bool,
+    /// Whether a bootstrap-token Secret is written (`--enable-bootstrap-token-auth`).
+    pub token_secret: bool,
+    /// How long a bootstrap token in a Secret lives.
+    pub token_ttl: std::time::Duration,
+    /// The bootstrap token's extra groups.
+    pub token_groups: Vec<String>,
 }
 
 /// A host, resolved.
@@ -97,6 +103,10 @@ pub struct Host {
     pub roles: Vec<Role>,
     /// Where it is declared.
     pub span: Range<usize>,
+    /// Where its kubelet's client certificate comes from.
+    pub kubelet_client: crate::plan::ClientCertMode,
+    /// Where its kubelet's serving certificate comes from.
+    pub kubelet_serving: crate::plan::ServingCertMode,
 }
 
 impl Host {
@@ -106,7 +116,38 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Whether its kubelet asks the API server for a certificate.
+    pub fn bootstraps(&self) -> bool {
+        self.has(Role::Worker)
+            && (self.kubelet_client == crate::plan::ClientCertMode::Bootstrap
+                || self.kubelet_serving == crate::plan::ServingCertMode::Bootstrap)
+    }
+}
+
+/// The CA the API server verifies kubelets' serving certificates with, when
+/// one CA covers them all: the `kubelet-server` set's for static
+/// certificates, the controller-manager's signing CA for requested ones. A
+/// self-signed kubelet cannot be verified at all.
+pub fn kubelet_serving_ca(hosts: &[Host], kubelet_server: &ArtifactId, signing: &ArtifactId) -> Option<ArtifactId> {
+    use crate::plan::ServingCertMode;
+    let mut cas = hosts.iter().filter(|h| h.has(Role::Worker)).map(|h| match h.kubelet_serving {
+        ServingCertMode::Static => Some(kubelet_server),
+        ServingCertMode::Bootstrap => Some(signing),
+        ServingCertMode::SelfSigned => None,
+    });
+    let first = cas.next()??;
+    cas.all(|ca| ca == Some(first)).then(|| first.clone())
+}
+
 impl Model {
+    /// [`kubelet_serving_ca`] of this model.
+    pub fn kubelet_serving_ca(&self) -> Option<ArtifactId> {
+        let server = &self.set_cas.get("kubelet-server")?.ca;
+        let signing = &self.set_cas.get("apiserver-client")?.ca;
+        kubelet_serving_ca(&self.hosts, server, signing)
+    }
+
     /// The artifact with an id.
     pub fn artifact(&self, id: &ArtifactId) -> Option<&Artifact> {
         self.artifacts.iter().find(|a| &a.id == id)

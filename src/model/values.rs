@@ -101,7 +101,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// The Kubernetes versions certplan knows the flags of.
-pub const SUPPORTED_MINORS: std::ops::RangeInclusive<u32> = 20..=35;
+pub const SUPPORTED_MINORS: std::ops::RangeInclusive<u32> = 16..=35;
 
 /// Parses `MAJOR.MINOR` (a patch is allowed and ignored) and checks it is known.
 pub fn parse_version(text: &str) -> Result<(u32, u32), String> {
@@ -145,6 +145,8 @@ mod tests {
         assert_eq!(parse_version("1.31"), Ok((1, 31)));
         assert_eq!(parse_version("v1.29.3"), Ok((1, 29)));
         assert!(parse_version("1.8").is_err());
+        assert!(parse_version("1.15").is_err());
+        assert_eq!(parse_version("1.16"), Ok((1, 16)));
         assert!(parse_version("latest").is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! `/proc/locks`, so the lock file itself is never written).
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::OutputError;
@@ -25,14 +25,28 @@ impl TreeLock {
         let dir = out.join(".certplan");
         if fs::symlink_metadata(&dir).is_err() {
             fs::create_dir(&dir).map_err(|source| OutputError::Io { action: "create", path: dir.clone(), source })?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|source| OutputError::Io {
+                action: "set the mode of",
+                path: dir.clone(),
+                source,
+            })?;
         }
         let path = out.join(LOCK_PATH);
+        let existed = fs::symlink_metadata(&path).is_ok();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o644)
             .open(&path)
             .map_err(|source| OutputError::Io { action: "open the lock", path: path.clone(), source })?;
+        if !existed {
+            file.set_permissions(fs::Permissions::from_mode(0o644)).map_err(|source| OutputError::Io {
+                action: "set the mode of",
+                path: path.clone(),
+                source,
+            })?;
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -98,7 +98,8 @@ pub fn ensure_root(out: &Path) -> Result<(), OutputError> {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(OutputError::NotADirectory(out.to_path_buf())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(out).map_err(io("create the directory", out))
+            fs::create_dir_all(out).map_err(io("create the directory", out))?;
+            fs::set_permissions(out, fs::Permissions::from_mode(0o755)).map_err(io("set the mode of", out))
         }
         Err(e) => Err(io("inspect", out)(e)),
     }

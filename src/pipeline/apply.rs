@@ -12,7 +12,7 @@ use super::Compiled;
 use super::material;
 use crate::changes::{self, Action, Change, ChangeError, Disk, Options};
 use crate::issue::{self, IssueError, Keep, Material};
-use crate::model::{ArtifactId, Spec};
+use crate::model::ArtifactId;
 use crate::output::{self, OutputError};
 use crate::render::{self, RenderError, Templates};
 use crate::state::{ArtifactState, CertState, STATE_PATH, State, StateError};
@@ -73,7 +73,7 @@ pub fn apply(
         .filter_map(|c| c.index)
         .filter(|&i| {
             let spec = &model.artifacts[i].spec;
-            matches!(spec, Spec::Ca(_) | Spec::Cert(_) | Spec::Keypair(_) | Spec::TokenFile(_))
+            spec.has_material()
         })
         .collect();
     let mut keep = Keep::default();
@@ -87,7 +87,7 @@ pub fn apply(
         if !change.new_key
             && let Some(recorded) = recorded
         {
-            if let Spec::TokenFile(_) = artifact.spec {
+            if artifact.spec.is_token() {
                 if let Some(token) = material::load(artifact, recorded, &disk) {
                     keep.material.insert(artifact.id.clone(), token);
                     continue;
@@ -183,6 +183,11 @@ fn update_state(
                 not_before: issued.not_before.format(&Rfc3339).unwrap_or_default(),
                 not_after: issued.not_after.format(&Rfc3339).unwrap_or_default(),
             }),
+            Some(Material::Token { expires: Some(expires), .. }) => Some(CertState {
+                serial: String::new(),
+                not_before: String::new(),
+                not_after: expires.format(&Rfc3339).unwrap_or_default(),
+            }),
             _ => previous.as_ref().and_then(|p| p.cert.clone()),
         };
         state.artifacts.insert(
@@ -210,5 +215,6 @@ pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, String> {
         return OffsetDateTime::from_unix_timestamp(seconds)
             .map_err(|e| format!("SOURCE_DATE_EPOCH is out of range: {e}"));
     }
-    Ok(OffsetDateTime::now_utc())
+    let now = OffsetDateTime::now_utc();
+    Ok(now.replace_nanosecond(0).unwrap_or(now))
 }

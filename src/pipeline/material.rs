@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::changes::Disk;
-use crate::issue::{Issued, KeyMaterial, Material, Secret, parse_token_csv};
+use crate::issue::{Issued, KeyMaterial, Material, Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{Artifact, FileRole, Spec};
 use crate::state::ArtifactState;
 
@@ -33,7 +33,14 @@ pub fn load(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> Optio
             Secret::new(text(FileRole::Key)?),
             text(FileRole::PublicKey)?,
         ))),
-        Spec::TokenFile(_) => parse_token_csv(&text(FileRole::TokenFile)?).map(Material::Token),
+        Spec::TokenFile(_) => {
+            parse_token_csv(&text(FileRole::TokenFile)?).map(|token| Material::Token { token, expires: None })
+        }
+        Spec::BootstrapToken(_) => {
+            let token = parse_bootstrap_secret(&text(FileRole::SecretManifest)?)?;
+            let expires = recorded.cert.as_ref().and_then(|c| OffsetDateTime::parse(&c.not_after, &Rfc3339).ok());
+            Some(Material::Token { token, expires })
+        }
         _ => None,
     }
 }
@@ -43,7 +50,7 @@ pub fn load_key(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> O
     match load(artifact, recorded, disk)? {
         Material::Cert(issued) => Some(issued.key),
         Material::KeyPair(key) => Some(key),
-        Material::Token(_) => None,
+        Material::Token { .. } => None,
     }
 }
 

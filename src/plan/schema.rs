@@ -33,6 +33,9 @@ pub struct PlanFile {
     /// Bootstrap credentials.
     #[serde(default)]
     pub bootstrap: BootstrapSection,
+    /// Kubelet certificate modes for every host.
+    #[serde(default)]
+    pub kubelet: KubeletSection,
     /// Subjects of built-in client identities, to reproduce an existing PKI.
     #[serde(default)]
     pub identities: IdentitiesSection,
@@ -186,6 +189,8 @@ pub struct HostSection {
     /// Extra SANs for this host's serving certificates.
     #[serde(default)]
     pub extra_sans: Vec<Spanned<String>>,
+    /// This host's kubelet certificate modes, overriding `[kubelet]`.
+    pub kubelet: Option<Spanned<KubeletSection>>,
 }
 
 /// What a host runs.
@@ -273,9 +278,48 @@ pub struct UserSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapSection {
-    /// Write `token.csv` and a `bootstrap.kubeconfig` for kubelet TLS bootstrapping.
+    /// Write `token.csv` (for `--token-auth-file`) with a bootstrap token.
     #[serde(default)]
     pub token_csv: bool,
+    /// Write a bootstrap-token Secret manifest (for `--enable-bootstrap-token-auth`).
+    #[serde(default)]
+    pub token_secret: bool,
+    /// How long a bootstrap token in a Secret lives before it is replaced.
+    pub token_ttl: Option<Spanned<String>>,
+    /// Extra groups of the bootstrap token (`system:bootstrappers:...`).
+    pub extra_groups: Option<Vec<Spanned<String>>>,
+}
+
+/// `[kubelet]`, or `kubelet = { ... }` on a host: how kubelets get certificates.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeletSection {
+    /// The kubelet's client certificate.
+    pub client_cert: Option<Spanned<ClientCertMode>>,
+    /// The kubelet's serving certificate.
+    pub serving_cert: Option<Spanned<ServingCertMode>>,
+}
+
+/// Where a kubelet's client certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientCertMode {
+    /// Issued by certplan (`system:node:<host>`, `system:nodes`).
+    Static,
+    /// Requested by the kubelet with a bootstrap token, then rotated.
+    Bootstrap,
+}
+
+/// Where a kubelet's serving certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServingCertMode {
+    /// Issued by certplan from the `kubelet-server` set.
+    Static,
+    /// Made by the kubelet itself; the API server cannot verify it.
+    SelfSigned,
+    /// Requested by CSR and rotated (`--rotate-server-certificates`).
+    Bootstrap,
 }
 
 /// A key algorithm and size.

@@ -97,7 +97,7 @@ fn render_one(
                     };
                 }
                 Credential::Token(id) => {
-                    let Some(Material::Token(token)) = materials.get(id) else {
+                    let Some(Material::Token { token, .. }) = materials.get(id) else {
                         return Err(missing(id));
                     };
                     context = minijinja::context! { token => token.expose(), ..context };
@@ -106,12 +106,29 @@ fn render_one(
             templates.render("kubeconfig.yaml", context)?
         }
         (Spec::TokenFile(spec), _) => {
-            let Some(Material::Token(token)) = materials.get(&artifact.id) else {
+            let Some(Material::Token { token, .. }) = materials.get(&artifact.id) else {
                 return Err(missing(&artifact.id));
             };
             templates.render(
                 "token.csv",
                 minijinja::context! { token => token.expose(), user => &spec.user, uid => &spec.uid, groups => &spec.groups },
+            )?
+        }
+        (Spec::BootstrapToken(spec), _) => {
+            let Some(Material::Token { token, expires }) = materials.get(&artifact.id) else {
+                return Err(missing(&artifact.id));
+            };
+            let (id, secret) = token.expose().split_once('.').ok_or_else(|| missing(&artifact.id))?;
+            let expiration =
+                expires.and_then(|e| e.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default();
+            templates.render(
+                "bootstrap-token-secret.yaml",
+                minijinja::context! {
+                    token_id => id,
+                    token_secret => secret,
+                    expiration => expiration,
+                    groups => spec.groups.join(","),
+                },
             )?
         }
         (Spec::Flags(spec), _) => {

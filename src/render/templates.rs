@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 use crate::model::{ArtifactId, FileRole};
 
 /// The embedded templates, by name.
-const EMBEDDED: [(&str, &str); 5] = [
+const EMBEDDED: [(&str, &str); 6] = [
+    ("bootstrap-token-secret.yaml", include_str!("../../templates/bootstrap-token-secret.yaml")),
     ("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml")),
     ("flags.env", include_str!("../../templates/flags.env")),
     ("token.csv", include_str!("../../templates/token.csv")),

@@ -11,7 +11,7 @@ use crate::model::{
     Artifact, ArtifactId, CaRole, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement, Sans, SetCa, Spans,
     Spec, Subject,
 };
-use crate::plan::Role;
+use crate::plan::{ClientCertMode, Role, ServingCertMode};
 
 /// Builds the whole model from resolved settings.
 pub fn build(context: Context) -> Model {
@@ -39,6 +39,13 @@ pub fn build(context: Context) -> Model {
         artifacts,
         allowed: context.allowed,
     }
+}
+
+/// Whether the controller-manager signs kubelet certificates (TLS
+/// bootstrapping is possible), so it needs the client CA's key.
+pub fn signing_needed(context: &Context) -> bool {
+    let cluster = &context.cluster;
+    cluster.token_csv || cluster.token_secret || context.hosts.iter().any(Host::bootstraps)
 }
 
 /// The id of the CA named `name`.
@@ -141,7 +148,7 @@ impl<'c> Builder<'c> {
     /// Whether the controller-manager signs kubelet certificates with this CA
     /// (TLS bootstrapping), so its key must be on control-plane hosts.
     fn signs_for_controller_manager(&self, ca: &CaConfig) -> bool {
-        self.context.cluster.token_csv && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
+        signing_needed(self.context) && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
     }
 
     fn cluster_pki_files(&self, stem: &str) -> Vec<Placement> {
@@ -372,17 +379,22 @@ impl<'c> Builder<'c> {
         });
         for host in workers {
             let node = format!("system:node:{}", host.name);
-            self.push_leaf(Leaf {
-                id: ArtifactId::new(&["cert", "kubelet", &host.name]),
-                identity: Some("kubelet"),
-                set: "apiserver-client",
-                host: Some(host),
-                subject: self.subject(&node, &["system:nodes"]),
-                sans: Sans::default(),
-                eku: vec![Eku::ClientAuth],
-                stem: layout.leaf_stem("kubelet-client", "kubelet-client"),
-                placed_on: vec![host],
-            });
+            if host.kubelet_client == ClientCertMode::Static {
+                self.push_leaf(Leaf {
+                    id: ArtifactId::new(&["cert", "kubelet", &host.name]),
+                    identity: Some("kubelet"),
+                    set: "apiserver-client",
+                    host: Some(host),
+                    subject: self.subject(&node, &["system:nodes"]),
+                    sans: Sans::default(),
+                    eku: vec![Eku::ClientAuth],
+                    stem: layout.leaf_stem("kubelet-client", "kubelet-client"),
+                    placed_on: vec![host],
+                });
+            }
+            if host.kubelet_serving != ServingCertMode::Static {
+                continue;
+            }
             self.push_leaf(Leaf {
                 id: ArtifactId::new(&["cert", "kubelet-server", &host.name]),
                 identity: None,

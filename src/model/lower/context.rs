@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::values::{self, SanError, SanValue};
 use crate::model::{Cluster, Host, Layout, SETS, Subject};
-use crate::plan::{KeyAlgorithm, PlanFile, Preset, Role, SetSection};
+use crate::plan::{ClientCertMode, KeyAlgorithm, PlanFile, Preset, Role, ServingCertMode, SetSection};
 
 /// Everything artifacts are built from.
 pub struct Context {
@@ -246,7 +246,34 @@ fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Clu
         first_service_ip: first_service_ip?,
         cluster_domain,
         token_csv: plan.bootstrap.token_csv,
+        token_secret: plan.bootstrap.token_secret,
+        token_ttl: duration_or(plan.bootstrap.token_ttl.as_ref(), DEFAULT_TOKEN_TTL, diagnostics),
+        token_groups: token_groups(plan, diagnostics),
     })
+}
+
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn token_groups(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
+    let Some(groups) = &plan.bootstrap.extra_groups else {
+        return vec!["system:bootstrappers:certplan:default-node-token".to_string()];
+    };
+    for group in groups {
+        if !group.get_ref().starts_with("system:bootstrappers:") {
+            diagnostics.push(
+                Diagnostic::error(
+                    "bootstrap-group",
+                    format!(
+                        "the bootstrap token group `{}` does not start with `system:bootstrappers:`",
+                        group.get_ref()
+                    ),
+                )
+                .at(group.span())
+                .label("the API server refuses other groups for bootstrap tokens"),
+            );
+        }
+    }
+    groups.iter().map(|g| g.get_ref().clone()).collect()
 }
 
 fn first_address(net: &ipnet::IpNet) -> Option<IpAddr> {
@@ -388,7 +415,17 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
             );
         }
         if let Some(address) = address {
-            hosts.push(Host { name, address, roles, span: entry.span() });
+            let modes = host.kubelet.as_ref().map(Spanned::get_ref);
+            let client = modes.and_then(|m| m.client_cert.as_ref()).or(plan.kubelet.client_cert.as_ref());
+            let serving = modes.and_then(|m| m.serving_cert.as_ref()).or(plan.kubelet.serving_cert.as_ref());
+            hosts.push(Host {
+                name,
+                address,
+                roles,
+                span: entry.span(),
+                kubelet_client: client.map_or(ClientCertMode::Static, |m| *m.get_ref()),
+                kubelet_serving: serving.map_or(ServingCertMode::Static, |m| *m.get_ref()),
+            });
         }
     }
     hosts

@@ -7,18 +7,16 @@ use super::artifacts::{host_placement, set_ca};
 use super::context::Context;
 use crate::model::flags::{self, Paths};
 use crate::model::{
-    Artifact, ArtifactId, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement, Spans, Spec,
-    TokenFileSpec,
+    Artifact, ArtifactId, BootstrapTokenSpec, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement,
+    Spans, Spec, TokenFileSpec,
 };
-use crate::plan::Role;
+use crate::plan::{ClientCertMode, Role};
 
 /// Appends kubeconfigs, token file, manifests and flag files.
 pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) {
     let mut built = Vec::new();
     kubeconfigs(context, &mut built);
-    if context.cluster.token_csv {
-        bootstrap(context, &mut built);
-    }
+    bootstrap(context, &mut built);
     manifests(context, &mut built);
     artifacts.extend(built);
     let paths = Paths { context, artifacts };
@@ -100,7 +98,7 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
             },
         ));
     }
-    for host in &workers {
+    for host in workers.iter().filter(|h| h.kubelet_client == ClientCertMode::Static) {
         out.push(kubeconfig(
             context,
             KubeconfigPlan {
@@ -142,33 +140,62 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
 }
 
 fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
-    let token = ArtifactId::new(&["token-file", "bootstrap"]);
+    let cluster = &context.cluster;
     let layout = &context.layout;
-    out.push(Artifact {
-        id: token.clone(),
-        spec: Spec::TokenFile(TokenFileSpec {
-            user: "kubelet-bootstrap".into(),
-            uid: "10001".into(),
-            groups: vec!["system:bootstrappers".into()],
-        }),
-        files: hosts(context, Role::ControlPlane)
-            .iter()
-            .map(|h| host_placement(h, layout.in_config("token.csv"), FileRole::TokenFile))
-            .collect(),
-        origin: None,
-        spans: Spans::default(),
-    });
-    let workers = hosts(context, Role::Worker);
-    if !workers.is_empty() {
+    let masters = hosts(context, Role::ControlPlane);
+    let mut credential = None;
+    if cluster.token_csv {
+        let id = ArtifactId::new(&["token-file", "bootstrap"]);
+        out.push(Artifact {
+            id: id.clone(),
+            spec: Spec::TokenFile(TokenFileSpec {
+                user: "kubelet-bootstrap".into(),
+                uid: "10001".into(),
+                groups: vec!["system:bootstrappers".into()],
+            }),
+            files: masters
+                .iter()
+                .map(|h| host_placement(h, layout.in_config("token.csv"), FileRole::TokenFile))
+                .collect(),
+            origin: None,
+            spans: Spans::default(),
+        });
+        credential = Some(id);
+    }
+    if cluster.token_secret {
+        let id = ArtifactId::new(&["manifest", "bootstrap-token"]);
+        out.push(Artifact {
+            id: id.clone(),
+            spec: Spec::BootstrapToken(BootstrapTokenSpec {
+                ttl: cluster.token_ttl,
+                groups: cluster.token_groups.clone(),
+            }),
+            files: vec![Placement {
+                host: None,
+                path: "cluster/manifests/bootstrap-token.yaml".into(),
+                host_path: None,
+                role: FileRole::SecretManifest,
+            }],
+            origin: None,
+            spans: Spans::default(),
+        });
+        credential = Some(id);
+    }
+    let Some(credential) = credential else { return };
+    // Hosts that bootstrap need it; with token.csv, as in the classic guides,
+    // every worker gets it so a kubelet can bootstrap again.
+    let on: Vec<&Host> =
+        hosts(context, Role::Worker).into_iter().filter(|h| h.bootstraps() || cluster.token_csv).collect();
+    if !on.is_empty() {
         out.push(kubeconfig(
             context,
             KubeconfigPlan {
                 id: ArtifactId::new(&["kubeconfig", "bootstrap"]),
-                credential: Credential::Token(token),
+                credential: Credential::Token(credential),
                 user: "kubelet-bootstrap".into(),
                 local: false,
                 file: ("bootstrap", "bootstrap-kubelet"),
-                on: workers,
+                on,
             },
         ));
     }
@@ -197,7 +224,7 @@ fn manifests(context: &Context, out: &mut Vec<Artifact>) {
             vec![("user".into(), "kube-apiserver-kubelet-client".into())],
         ));
     }
-    if context.cluster.token_csv {
+    if context.cluster.token_csv || context.cluster.token_secret {
         out.push(manifest(
             "kubelet-bootstrap-rbac",
             "rbac-kubelet-bootstrap.yaml",

@@ -7,7 +7,7 @@ pub(super) mod artifacts;
 pub(super) mod context;
 mod files;
 
-pub use artifacts::{host_placement, set_ca};
+pub use artifacts::{host_placement, set_ca, signing_needed};
 pub use context::Context;
 
 use crate::diag::Diagnostics;
