@@ -7,6 +7,7 @@
 //! (keys and certificates) → [`render`] (files) → [`output`] (atomic
 //! writes). [`pipeline`] strings them together; [`cli`] is the command line.
 
+pub mod audit;
 pub mod changes;
 pub mod check;
 pub mod cli;

@@ -184,7 +184,8 @@ impl Decider<'_> {
             self.push(i, Action::Create, "new in the plan".into(), true, paths, Vec::new());
             return Ok(());
         };
-        let removes: Vec<String> = recorded.files.keys().filter(|p| !paths.contains(p)).cloned().collect();
+        let placed: HashSet<&str> = paths.iter().map(String::as_str).collect();
+        let removes: Vec<String> = recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect();
         let spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
         let spec_change =
             (recorded.fingerprint != fingerprint).then(|| reason::spec_difference(&recorded.spec, &spec)).flatten();

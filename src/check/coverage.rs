@@ -8,7 +8,7 @@ use crate::model::{Artifact, FlagVar, Model, Spec};
 use crate::plan::Role;
 
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
-    let apiserver = model.artifacts.iter().find(|a| a.id.as_str() == "cert/apiserver");
+    let apiserver = model.find("cert/apiserver");
     if let Some(apiserver) = apiserver {
         built_in_sans(model, apiserver, diagnostics);
     }
@@ -60,7 +60,7 @@ fn etcd_urls(model: &Model, var: &FlagVar, artifact: &Artifact, diagnostics: &mu
             let member = model.hosts_with(Role::Etcd).find(|h| h.address.to_string() == host || h.name == host);
             let Some(member) = member else { continue };
             let id = format!("cert/{set}/{}", member.name);
-            if let Some(cert) = model.artifacts.iter().find(|a| a.id.as_str() == id) {
+            if let Some(cert) = model.find(&id) {
                 let dialler = format!("`--{flag}` in `{}`", artifact.id);
                 covered(cert, &host, &dialler, artifact.origin.clone(), diagnostics);
             }

@@ -1,9 +1,13 @@
-//! `certplan inspect PLAN [--out DIR]`: every artifact of a plan, as a table
-//! or as the JSON document automation relies on.
+//! `certplan inspect PLAN [--out DIR]`: every certificate and key of a plan
+//! as a table (text or Markdown), or every artifact as the JSON document
+//! automation relies on. With `--out`, what is on disk: real validity,
+//! residual time, CA discovery hashes, files and the components that read them.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Format, load};
+use super::load;
+use crate::audit::{Format, write_inspect_markdown, write_inspect_text};
 use crate::inspect::report;
 use crate::pipeline::clock;
 
@@ -12,13 +16,13 @@ use crate::pipeline::clock;
 pub struct InspectArgs {
     /// The plan file.
     pub plan: PathBuf,
-    /// The output directory, to read real validity and file hashes.
+    /// The output directory, to read real validity, discovery hashes and file hashes.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// A table for people or the JSON contract.
+    /// A table for people, the JSON contract, or Markdown tables.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Fix the clock (RFC 3339) for validity the plan implies.
+    /// Fix the clock (RFC 3339) for validity the plan implies and residual time.
     #[arg(long)]
     pub now: Option<String>,
 }
@@ -39,31 +43,20 @@ pub fn run(args: &InspectArgs) -> u8 {
         }
     };
     let doc = report(&compiled.model, args.out.as_deref(), now);
-    match args.format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
-        Format::Text => {
-            outln!("{:<40} {:<10} {:<40} {:<24} NOT AFTER", "ID", "KIND", "SUBJECT", "ISSUER");
-            for a in &doc.artifacts {
-                let subject = a
-                    .subject
-                    .as_ref()
-                    .map(|s| {
-                        serde_json::to_value(s)
-                            .ok()
-                            .and_then(|v| v["cn"].as_str().map(String::from))
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default();
-                outln!(
-                    "{:<40} {:<10} {:<40} {:<24} {}",
-                    a.id,
-                    a.kind,
-                    subject,
-                    a.issuer.as_deref().unwrap_or("-"),
-                    a.not_after.as_deref().unwrap_or("-")
-                );
-            }
-        }
+    let on_disk = args.out.is_some();
+    let mut stdout = std::io::stdout().lock();
+    let written = match args.format {
+        Format::Json => serde_json::to_writer_pretty(&mut stdout, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout)),
+        Format::Text => write_inspect_text(&mut stdout, &doc, on_disk),
+        Format::Markdown => write_inspect_markdown(&mut stdout, &doc, on_disk),
+    };
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the report: {error}");
+        return 1;
     }
     0
 }

@@ -11,9 +11,12 @@ macro_rules! outln {
 
 mod apply;
 mod check;
+mod diff;
+mod graph;
 mod inspect;
 mod load;
 mod plan;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +57,21 @@ pub enum Command {
         after_help = "Examples:\n  certplan inspect plans/classic.toml --out out\n  certplan inspect plans/classic.toml --out out --format json"
     )]
     Inspect(inspect::InspectArgs),
+    /// Compare two plans: artifacts added, removed and changed, and what that does to hosts and components.
+    #[command(
+        after_help = "Examples:\n  certplan diff old.toml new.toml\n  certplan diff old.toml new.toml --format markdown  # for a pull request\n  git config diff.certplan.command 'certplan diff'    # with `*.toml diff=certplan` in .gitattributes\n\nExit status: 0 same PKI, 1 different, 2 trouble (as diff(1))."
+    )]
+    Diff(diff::DiffArgs),
+    /// Draw the artifact graph: CAs, certificates, kubeconfigs and the components on each host.
+    #[command(
+        after_help = "Examples:\n  certplan graph plans/classic.toml | dot -Tsvg > pki.svg\n  certplan graph plans/classic.toml --format mermaid"
+    )]
+    Graph(graph::GraphArgs),
+    /// Check an output tree against its plan: files, modes, chains, identities, keys and expiry.
+    #[command(
+        after_help = "Examples:\n  certplan verify plans/classic.toml --out out\n  certplan verify plans/classic.toml --out out --warn-within 30d --format json"
+    )]
+    Verify(verify::VerifyArgs),
 }
 
 /// Output format of reports.
@@ -89,6 +107,9 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Verify(args) => verify::run(&args),
     };
     ExitCode::from(code)
 }

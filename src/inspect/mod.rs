@@ -10,6 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::audit::consumers::Consumers;
 use crate::changes::sha256_hex;
 use crate::model::{Artifact, Model, Spec, Subject};
 
@@ -51,24 +52,39 @@ pub struct ArtifactReport {
     pub not_after: Option<String>,
     /// Its files.
     pub files: Vec<FileReport>,
+    /// Its planned validity in seconds (certificates).
+    pub validity_seconds: Option<u64>,
+    /// Seconds from the clock to NotAfter, when read from the certificate on disk.
+    pub residual_seconds: Option<i64>,
+    /// kubeadm's discovery hash of a CA (`sha256:` + hex SHA-256 of its DER
+    /// SubjectPublicKeyInfo), from its certificate on disk.
+    pub discovery_hash: Option<String>,
 }
 
 /// A subject.
 #[derive(Debug, Serialize)]
 pub struct SubjectReport {
-    cn: String,
-    o: Vec<String>,
-    ou: Vec<String>,
-    c: Option<String>,
-    st: Option<String>,
-    l: Option<String>,
+    /// Common name.
+    pub cn: String,
+    /// Organisations.
+    pub o: Vec<String>,
+    /// Organisational units.
+    pub ou: Vec<String>,
+    /// Country.
+    pub c: Option<String>,
+    /// State or province.
+    pub st: Option<String>,
+    /// Locality.
+    pub l: Option<String>,
 }
 
 /// SANs as text.
 #[derive(Debug, Serialize)]
 pub struct SansReport {
-    dns: Vec<String>,
-    ip: Vec<String>,
+    /// DNS names.
+    pub dns: Vec<String>,
+    /// IP addresses.
+    pub ip: Vec<String>,
 }
 
 /// One file.
@@ -82,14 +98,19 @@ pub struct FileReport {
     pub mode: String,
     /// SHA-256 of the file on disk, when it exists.
     pub sha256: Option<String>,
+    /// The host it is placed on; `null` for the cluster directory.
+    pub host: Option<String>,
+    /// The components on that host whose flags name it (or whose flag file it is).
+    pub consumers: Vec<String>,
 }
 
 /// Builds the report; `out` adds what is on disk.
 pub fn report(model: &Model, out: Option<&Path>, now: OffsetDateTime) -> Report {
+    let consumers = Consumers::index(&model.artifacts);
     Report {
         version: 1,
         cluster: model.cluster.name.clone(),
-        artifacts: model.artifacts.iter().map(|a| artifact_report(a, out, now)).collect(),
+        artifacts: model.artifacts.iter().map(|a| artifact_report(a, out, now, &consumers)).collect(),
     }
 }
 
@@ -104,7 +125,12 @@ fn subject(s: &Subject) -> SubjectReport {
     }
 }
 
-fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime) -> ArtifactReport {
+fn artifact_report(
+    artifact: &Artifact,
+    out: Option<&Path>,
+    now: OffsetDateTime,
+    consumers: &Consumers,
+) -> ArtifactReport {
     let cert = artifact.spec.cert();
     let files: Vec<FileReport> = artifact
         .files
@@ -120,13 +146,21 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
                 role: f.role,
                 mode: format!("{mode:04o}"),
                 sha256: on_disk.map(|(_, b)| sha256_hex(&b)),
+                host: f.host.clone(),
+                consumers: f
+                    .host
+                    .as_deref()
+                    .zip(f.host_path.as_deref())
+                    .map(|(host, path)| consumers.components_of(host, path))
+                    .unwrap_or_default(),
             }
         })
         .collect();
+    let cert_file = artifact.files.iter().find(|f| f.role == crate::model::FileRole::Cert);
+    let cert_on_disk = out.zip(cert_file).and_then(|(o, f)| crate::output::read_regular(&o.join(&f.path)));
+    let from_disk = cert_on_disk.as_deref().and_then(validity_of_pem);
     let (not_before, not_after) = match cert {
         Some(spec) => {
-            let cert_file = artifact.files.iter().find(|f| f.role == crate::model::FileRole::Cert);
-            let from_disk = out.zip(cert_file).and_then(|(o, f)| validity_on_disk(&o.join(&f.path)));
             let (nb, na) = from_disk.unwrap_or_else(|| {
                 let validity = time::Duration::try_from(spec.validity).unwrap_or(time::Duration::ZERO);
                 (now - crate::issue::BACKDATE, now + validity)
@@ -134,6 +168,10 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
             (nb.format(&Rfc3339).ok(), na.format(&Rfc3339).ok())
         }
         None => (None, None),
+    };
+    let discovery_hash = match &artifact.spec {
+        Spec::Ca(_) => cert_on_disk.as_deref().and_then(crate::audit::discovery_hash_of_pem),
+        _ => None,
     };
     let (set, host, issuer) = match &artifact.spec {
         Spec::Ca(_) => (None, None, Some(artifact.id.to_string())),
@@ -160,12 +198,14 @@ fn artifact_report(artifact: &Artifact, out: Option<&Path>, now: OffsetDateTime)
         not_before,
         not_after,
         files,
+        validity_seconds: cert.map(|c| c.validity.as_secs()),
+        residual_seconds: from_disk.map(|(_, na)| (na - now).whole_seconds()),
+        discovery_hash,
     }
 }
 
-fn validity_on_disk(path: &Path) -> Option<(OffsetDateTime, OffsetDateTime)> {
-    let bytes = crate::output::read_regular(path)?;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).ok()?;
+fn validity_of_pem(bytes: &[u8]) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(bytes).ok()?;
     let cert = pem.parse_x509().ok()?;
     let validity = cert.validity();
     Some((validity.not_before.to_datetime(), validity.not_after.to_datetime()))

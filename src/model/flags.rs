@@ -2,6 +2,8 @@
 //! CA, kubeconfig and token flags with their on-host paths, named for the
 //! plan's Kubernetes version. Paths come from the artifacts' placements.
 
+use std::collections::HashMap;
+
 use super::lower::Context;
 use super::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spec};
 use crate::plan::{ClientCertMode, Role, ServingCertMode};
@@ -9,18 +11,29 @@ use crate::plan::{ClientCertMode, Role, ServingCertMode};
 /// Looks up where artifacts are placed on a host.
 pub struct Paths<'a> {
     pub context: &'a Context,
-    pub artifacts: &'a [Artifact],
+    /// On-host path of every host-bound file, by artifact id, host and role.
+    index: HashMap<(&'a str, &'a str, FileRole), &'a str>,
+}
+
+impl<'a> Paths<'a> {
+    /// Indexes the files of the artifacts built so far.
+    pub fn new(context: &'a Context, artifacts: &'a [Artifact]) -> Self {
+        let index = artifacts
+            .iter()
+            .flat_map(|a| {
+                a.files
+                    .iter()
+                    .filter_map(move |f| Some(((a.id.as_str(), f.host.as_deref()?, f.role), f.host_path.as_deref()?)))
+            })
+            .collect();
+        Self { context, index }
+    }
 }
 
 impl Paths<'_> {
     /// The on-host path of an artifact's file of `role` on `host`.
     fn on(&self, id: &str, host: &Host, role: FileRole) -> String {
-        self.artifacts
-            .iter()
-            .find(|a| a.id.as_str() == id)
-            .and_then(|a| a.files.iter().find(|f| f.role == role && f.host.as_deref() == Some(host.name.as_str())))
-            .and_then(|f| f.host_path.clone())
-            .unwrap_or_default()
+        self.index.get(&(id, host.name.as_str(), role)).map_or_else(String::new, |p| (*p).to_string())
     }
 
     fn cert(&self, id: &str, host: &Host) -> String {

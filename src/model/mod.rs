@@ -48,6 +48,8 @@ pub struct Model {
     pub artifacts: Vec<Artifact>,
     /// Warning rules the plan allows (`[[allow]]`).
     pub allowed: Vec<String>,
+    /// Index of `artifacts` by id.
+    pub index: std::collections::HashMap<ArtifactId, usize>,
 }
 
 /// The CA chosen for a set.
@@ -141,6 +143,16 @@ pub fn kubelet_serving_ca(hosts: &[Host], kubelet_server: &ArtifactId, signing: 
 }
 
 impl Model {
+    /// The index of the artifact with an id.
+    pub fn position(&self, id: &ArtifactId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// The artifact with an id given as text.
+    pub fn find(&self, id: &str) -> Option<&Artifact> {
+        self.artifact(&ArtifactId(id.to_string()))
+    }
+
     /// [`kubelet_serving_ca`] of this model.
     pub fn kubelet_serving_ca(&self) -> Option<ArtifactId> {
         let server = &self.set_cas.get("kubelet-server")?.ca;
@@ -150,7 +162,7 @@ impl Model {
 
     /// The artifact with an id.
     pub fn artifact(&self, id: &ArtifactId) -> Option<&Artifact> {
-        self.artifacts.iter().find(|a| &a.id == id)
+        self.index.get(id).map(|&i| &self.artifacts[i])
     }
 
     /// The hosts with a role.

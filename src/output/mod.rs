@@ -13,6 +13,8 @@ mod lock;
 
 pub use lock::{LOCK_PATH, TreeLock};
 
+use rayon::prelude::*;
+
 use crate::render::RenderedFile;
 
 /// Why writing failed.
@@ -63,6 +65,12 @@ pub fn safe_relative(path: &str) -> Result<&Path, OutputError> {
 }
 
 /// Writes files under `out`, creating directories with the right modes.
+///
+/// Every file is first written in full to a temporary file beside its final
+/// path, then the file system is flushed once (`syncfs`), then every file is
+/// renamed into place and the file system flushed again. A crash at any
+/// moment leaves each final path with either its old or its new content,
+/// and costs two flushes instead of one per file.
 pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError> {
     let mut dir_modes: BTreeMap<PathBuf, u32> = BTreeMap::new();
     for file in files {
@@ -81,18 +89,64 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError
     ensure_root(out)?;
     for (dir, mode) in &dir_modes {
         ensure_dir(&out.join(dir), Some(*mode))?;
+        remove_stale_temporaries(&out.join(dir))?;
     }
-    for file in files {
-        write_atomic(&out.join(safe_relative(&file.path)?), &file.contents, file.mode)?;
+    let staged: Vec<(tempfile::TempPath, PathBuf)> = files
+        .par_iter()
+        .map(|file| {
+            let path = out.join(safe_relative(&file.path)?);
+            Ok((stage(&path, &file.contents, file.mode)?, path))
+        })
+        .collect::<Result<_, OutputError>>()?;
+    flush_file_system(out)?;
+    for (temp, path) in staged {
+        temp.persist(&path).map_err(|e| io("rename into", &path)(e.error))?;
     }
-    for dir in dir_modes.keys() {
-        sync_dir(&out.join(dir))?;
+    flush_file_system(out)
+}
+
+/// Writes `contents` to a new temporary file in the directory of `path`.
+fn stage(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::TempPath, OutputError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && meta.is_dir()
+    {
+        return Err(OutputError::NotADirectory(path.to_path_buf()));
+    }
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(io("create a temporary file in", dir))?;
+    temp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", temp.path()))?;
+    temp.write_all(contents).map_err(io("write", path))?;
+    Ok(temp.into_temp_path())
+}
+
+/// The prefix of temporary files, so a run killed midway can clean them up.
+pub const TEMP_PREFIX: &str = ".certplan-";
+
+/// Removes temporary files a killed run left in a directory.
+fn remove_stale_temporaries(dir: &Path) -> Result<(), OutputError> {
+    let entries = fs::read_dir(dir).map_err(io("read the directory", dir))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_temp = name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        if is_temp && entry.file_type().is_ok_and(|t| t.is_file()) {
+            fs::remove_file(entry.path()).map_err(io("remove the stale temporary file", &entry.path()))?;
+        }
     }
     Ok(())
 }
 
+/// Flushes the file system holding `out` to disk.
+fn flush_file_system(out: &Path) -> Result<(), OutputError> {
+    let dir = fs::File::open(out).map_err(io("open", out))?;
+    rustix::fs::syncfs(&dir).map_err(|e| io("flush the file system of", out)(e.into()))
+}
+
 /// The output directory itself may be a symlink the user chose; it is
-/// created when missing.
+/// created (0755) when missing.
 pub fn ensure_root(out: &Path) -> Result<(), OutputError> {
     match fs::metadata(out) {
         Ok(meta) if meta.is_dir() => Ok(()),
@@ -129,19 +183,13 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Outpu
     {
         return Err(OutputError::NotADirectory(path.to_path_buf()));
     }
-    let mut temp = tempfile::Builder::new()
-        .prefix(".certplan-")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file in", dir))?;
+    let mut temp =
+        tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(io("create a temporary file in", dir))?;
     temp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", temp.path()))?;
     temp.write_all(contents).map_err(io("write", path))?;
     temp.as_file().sync_all().map_err(io("flush", path))?;
     temp.persist(path).map_err(|e| io("rename into", path)(e.error))?;
     Ok(())
-}
-
-fn sync_dir(path: &Path) -> Result<(), OutputError> {
-    fs::File::open(path).and_then(|d| d.sync_all()).map_err(io("flush the directory", path))
 }
 
 /// Removes files (relative to `out`) and then the directories they leave

@@ -149,7 +149,7 @@ fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSe
             needed.extend(artifact.spec.inputs().into_iter().filter(|input| input != &artifact.id));
         }
     }
-    needed.retain(|id| model.artifacts.iter().position(|a| &a.id == id).is_none_or(|i| !regenerate.contains(&i)));
+    needed.retain(|id| model.position(id).is_none_or(|i| !regenerate.contains(&i)));
     needed
 }
 
@@ -171,7 +171,8 @@ fn update_state(
         let artifact = &model.artifacts[i];
         let previous = state.artifacts.remove(artifact.id.as_str());
         let mut recorded_files = previous.as_ref().map(|p| p.files.clone()).unwrap_or_default();
-        recorded_files.retain(|path, _| artifact.files.iter().any(|f| &f.path == path));
+        let placed: HashSet<&str> = artifact.files.iter().map(|f| f.path.as_str()).collect();
+        recorded_files.retain(|path, _| placed.contains(path.as_str()));
         for path in &change.writes {
             if let Some(file) = written.get(path.as_str()) {
                 recorded_files.insert(path.clone(), disk.record(path, &file.contents, file.role));

@@ -31,6 +31,7 @@ pub fn build(context: Context) -> Model {
             Some((*set, SetCa { ca: ca_id(ca), span: config.ca_span.clone() }))
         })
         .collect::<BTreeMap<_, _>>();
+    let index = artifacts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
     Model {
         cluster: context.cluster,
         layout: context.layout,
@@ -38,6 +39,7 @@ pub fn build(context: Context) -> Model {
         set_cas,
         artifacts,
         allowed: context.allowed,
+        index,
     }
 }
 

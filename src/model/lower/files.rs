@@ -19,7 +19,7 @@ pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) {
     bootstrap(context, &mut built);
     manifests(context, &mut built);
     artifacts.extend(built);
-    let paths = Paths { context, artifacts };
+    let paths = Paths::new(context, artifacts);
     let flag_files = flags::build(&paths);
     artifacts.extend(flag_files);
 }

@@ -1,0 +1,392 @@
+//! The semantic diff of two plans: artifacts added, removed and changed
+//! (field by field), what changes with them (an artifact changes when its
+//! spec does or when an input it embeds or is signed by changes), which
+//! hosts receive or lose files, and which components must restart.
+//!
+//! It compares compiled models by artifact id and never reads an output
+//! tree, so it works on two revisions of a plan in a pull request.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+
+use super::consumers::Consumers;
+use super::fields::{FieldChange, field_changes};
+use crate::model::{Artifact, FileRole, Spec};
+
+/// One side of a diff: a plan's name and what it compiles to.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    /// The name shown for it (a path, or `/dev/null`).
+    pub name: &'a str,
+    /// Its artifacts (none for a plan that does not exist).
+    pub artifacts: &'a [Artifact],
+    /// Its hosts' names, in plan order.
+    pub hosts: &'a [String],
+}
+
+/// The diff document (`certplan diff --format json`).
+#[derive(Debug, Serialize)]
+pub struct PlanDiff {
+    /// Contract version.
+    pub version: u32,
+    /// The old plan's name.
+    pub old: String,
+    /// The new plan's name.
+    pub new: String,
+    /// Whether both compile to the same PKI.
+    pub same: bool,
+    /// Counts.
+    pub summary: Summary,
+    /// Artifacts whose spec, inputs or files changed, in the new plan's order.
+    pub changed: Vec<Changed>,
+    /// Artifacts only the new plan has.
+    pub added: Vec<ArtifactRef>,
+    /// Artifacts only the old plan has.
+    pub removed: Vec<ArtifactRef>,
+    /// Hosts (and the cluster directory) whose files change.
+    pub hosts: Vec<HostImpact>,
+    /// What a reviewer must know beyond the fields (a CA that changes).
+    pub notes: Vec<String>,
+}
+
+/// Counts of a diff.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Artifacts changed.
+    pub changed: usize,
+    /// Artifacts added.
+    pub added: usize,
+    /// Artifacts removed.
+    pub removed: usize,
+    /// Files written, on hosts and in the cluster directory.
+    pub files_written: usize,
+    /// Files removed.
+    pub files_removed: usize,
+    /// Hosts that receive or lose files.
+    pub hosts: usize,
+    /// Component restarts, counted per host.
+    pub restarts: usize,
+}
+
+/// An artifact added or removed.
+#[derive(Debug, Serialize)]
+pub struct ArtifactRef {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its files, relative to the output directory.
+    pub files: Vec<String>,
+}
+
+/// An artifact in both plans that changes.
+#[derive(Debug, Serialize)]
+pub struct Changed {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Whether its content changes (issued or rendered again); `false` when
+    /// only where it is copied changes.
+    pub content: bool,
+    /// The fields of its own spec that changed, and `files` when its
+    /// placements did.
+    pub fields: Vec<FieldChange>,
+    /// Its inputs (issuer, embedded CA or credential) that change.
+    pub because: Vec<String>,
+    /// Every artifact that changes because this one does, transitively.
+    pub cascade: Vec<String>,
+}
+
+/// What happens on one host.
+#[derive(Debug, Serialize)]
+pub struct HostImpact {
+    /// The host; `null` for the cluster directory.
+    pub host: Option<String>,
+    /// Files written: on-host paths (output-relative for the cluster directory).
+    pub writes: Vec<String>,
+    /// Files removed.
+    pub removes: Vec<String>,
+    /// Components that read a written or removed file and must restart.
+    pub restart: Vec<String>,
+}
+
+/// Diffs two plans.
+pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
+    let old_by_id: HashMap<&str, &Artifact> = old.artifacts.iter().map(|a| (a.id.as_str(), a)).collect();
+    let new_ids: HashSet<&str> = new.artifacts.iter().map(|a| a.id.as_str()).collect();
+    let content = content_changes(&old_by_id, new.artifacts);
+    let dependents = dependents(new.artifacts);
+    let mut impact = Impact::new(old, new);
+    let mut changed = Vec::new();
+    let mut added = Vec::new();
+    let mut notes = Vec::new();
+    for artifact in new.artifacts {
+        let id = artifact.id.as_str();
+        let Some(before) = old_by_id.get(id) else {
+            impact.write_all(artifact);
+            added.push(reference(artifact));
+            continue;
+        };
+        let mut fields = if before.spec == artifact.spec {
+            Vec::new()
+        } else {
+            field_changes(&json(&before.spec), &json(&artifact.spec))
+        };
+        let old_paths = paths(before);
+        let new_paths = paths(artifact);
+        let mut old_sorted = old_paths.clone();
+        let mut new_sorted = new_paths.clone();
+        old_sorted.sort();
+        new_sorted.sort();
+        if old_sorted != new_sorted {
+            fields.push(FieldChange::list("files", &json_list(&old_paths), &json_list(&new_paths)));
+        }
+        let is_content = content.contains(id);
+        if !is_content && fields.is_empty() {
+            continue;
+        }
+        if is_content {
+            let keeps_key = matches!((&before.spec, &artifact.spec), (Spec::Cert(a), Spec::Cert(b)) if a.key == b.key);
+            impact.write_content(artifact, keeps_key);
+        } else {
+            impact.write_new_placements(before, artifact);
+        }
+        impact.remove_old_placements(before, artifact);
+        if is_content && before.spec != artifact.spec && matches!(artifact.spec, Spec::Ca(_)) {
+            notes.push(format!(
+                "`{id}` changes: `certplan apply` refuses to replace a CA unless run with `--rotate {id}`, and then reissues everything it signs"
+            ));
+        }
+        changed.push(Changed {
+            id: id.to_string(),
+            kind: artifact.spec.kind(),
+            content: is_content,
+            fields,
+            because: artifact
+                .spec
+                .inputs()
+                .iter()
+                .filter(|input| input.as_str() != id && content.contains(input.as_str()))
+                .map(ToString::to_string)
+                .collect(),
+            cascade: if is_content { cascade(id, &dependents) } else { Vec::new() },
+        });
+    }
+    let removed: Vec<ArtifactRef> = old
+        .artifacts
+        .iter()
+        .filter(|a| !new_ids.contains(a.id.as_str()))
+        .map(|a| {
+            impact.remove_all(a);
+            reference(a)
+        })
+        .collect();
+    let hosts = impact.finish();
+    let summary = Summary {
+        changed: changed.len(),
+        added: added.len(),
+        removed: removed.len(),
+        files_written: hosts.iter().map(|h| h.writes.len()).sum(),
+        files_removed: hosts.iter().map(|h| h.removes.len()).sum(),
+        hosts: hosts.iter().filter(|h| h.host.is_some()).count(),
+        restarts: hosts.iter().map(|h| h.restart.len()).sum(),
+    };
+    PlanDiff {
+        version: 1,
+        old: old.name.to_string(),
+        new: new.name.to_string(),
+        same: changed.is_empty() && added.is_empty() && removed.is_empty(),
+        summary,
+        changed,
+        added,
+        removed,
+        hosts,
+        notes,
+    }
+}
+
+fn json(spec: &Spec) -> serde_json::Value {
+    serde_json::to_value(spec).unwrap_or_default()
+}
+
+fn paths(artifact: &Artifact) -> Vec<String> {
+    artifact.files.iter().map(|f| f.path.clone()).collect()
+}
+
+fn json_list(items: &[String]) -> Vec<serde_json::Value> {
+    items.iter().cloned().map(serde_json::Value::String).collect()
+}
+
+fn reference(artifact: &Artifact) -> ArtifactRef {
+    ArtifactRef {
+        id: artifact.id.to_string(),
+        kind: artifact.spec.kind(),
+        files: artifact.files.iter().map(|f| f.path.clone()).collect(),
+    }
+}
+
+/// The ids of the new plan's artifacts whose content changes: new ones,
+/// those whose spec changed, and, to a fixed point, those with such an input.
+fn content_changes<'a>(old_by_id: &HashMap<&str, &Artifact>, new: &'a [Artifact]) -> HashSet<&'a str> {
+    let mut changed: HashSet<&str> = new
+        .iter()
+        .filter(|a| old_by_id.get(a.id.as_str()).is_none_or(|b| b.spec != a.spec))
+        .map(|a| a.id.as_str())
+        .collect();
+    loop {
+        let grown: Vec<&str> = new
+            .iter()
+            .filter(|a| !changed.contains(a.id.as_str()))
+            .filter(|a| a.spec.inputs().iter().any(|input| input != &a.id && changed.contains(input.as_str())))
+            .map(|a| a.id.as_str())
+            .collect();
+        if grown.is_empty() {
+            return changed;
+        }
+        changed.extend(grown);
+    }
+}
+
+/// Input id → the artifacts that embed it or are signed by it, in plan order.
+fn dependents(artifacts: &[Artifact]) -> HashMap<&str, Vec<&str>> {
+    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
+    for artifact in artifacts {
+        for input in artifact.spec.inputs() {
+            if input != artifact.id
+                && let Some(known) = artifacts.iter().find(|a| a.id == input)
+            {
+                users.entry(known.id.as_str()).or_default().push(artifact.id.as_str());
+            }
+        }
+    }
+    users
+}
+
+fn cascade(id: &str, dependents: &HashMap<&str, Vec<&str>>) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut queue: VecDeque<&str> = VecDeque::from([id]);
+    while let Some(next) = queue.pop_front() {
+        for &user in dependents.get(next).map_or(&[][..], Vec::as_slice) {
+            if user != id && !seen.contains(&user) {
+                seen.push(user);
+                queue.push_back(user);
+            }
+        }
+    }
+    seen.into_iter().map(String::from).collect()
+}
+
+/// Files written and removed per host, and who reads them.
+struct Impact {
+    old: Consumers,
+    new: Consumers,
+    order: Vec<Option<String>>,
+    writes: HashMap<Option<String>, Vec<String>>,
+    removes: HashMap<Option<String>, Vec<String>>,
+    restart: HashMap<Option<String>, BTreeSet<String>>,
+}
+
+impl Impact {
+    fn new(old: Side<'_>, new: Side<'_>) -> Self {
+        let mut order: Vec<Option<String>> = new.hosts.iter().cloned().map(Some).collect();
+        for host in old.hosts {
+            if !new.hosts.contains(host) {
+                order.push(Some(host.clone()));
+            }
+        }
+        order.push(None);
+        Self {
+            old: Consumers::index(old.artifacts),
+            new: Consumers::index(new.artifacts),
+            order,
+            writes: HashMap::new(),
+            removes: HashMap::new(),
+            restart: HashMap::new(),
+        }
+    }
+
+    fn write(&mut self, placement: &crate::model::Placement) {
+        let (key, path) = shown(placement);
+        if let (Some(host), Some(on_host)) = (&placement.host, &placement.host_path) {
+            let components = self.new.components_of(host, on_host);
+            self.restart.entry(key.clone()).or_default().extend(components);
+        }
+        push_unique(self.writes.entry(key).or_default(), path);
+    }
+
+    fn remove(&mut self, placement: &crate::model::Placement) {
+        let (key, path) = shown(placement);
+        if let (Some(host), Some(on_host)) = (&placement.host, &placement.host_path) {
+            let still_running: Vec<String> =
+                self.old.components_of(host, on_host).into_iter().filter(|c| self.new.runs(host, c)).collect();
+            self.restart.entry(key.clone()).or_default().extend(still_running);
+        }
+        push_unique(self.removes.entry(key).or_default(), path);
+    }
+
+    fn write_all(&mut self, artifact: &Artifact) {
+        self.write_content(artifact, false);
+    }
+
+    /// Writes every file of an artifact whose content changes; a reissued
+    /// leaf keeps its private key (as `apply` does) unless its algorithm changes.
+    fn write_content(&mut self, artifact: &Artifact, keeps_key: bool) {
+        for placement in &artifact.files {
+            if !(keeps_key && placement.role == FileRole::Key) {
+                self.write(placement);
+            }
+        }
+    }
+
+    fn write_new_placements(&mut self, before: &Artifact, after: &Artifact) {
+        for placement in &after.files {
+            if !before.files.iter().any(|f| f.path == placement.path) {
+                self.write(placement);
+            }
+        }
+    }
+
+    fn remove_old_placements(&mut self, before: &Artifact, after: &Artifact) {
+        for placement in &before.files {
+            if !after.files.iter().any(|f| f.path == placement.path) {
+                self.remove(placement);
+            }
+        }
+    }
+
+    fn remove_all(&mut self, artifact: &Artifact) {
+        for placement in &artifact.files {
+            self.remove(placement);
+        }
+    }
+
+    fn finish(mut self) -> Vec<HostImpact> {
+        let mut hosts = Vec::new();
+        for host in std::mem::take(&mut self.order) {
+            let writes = self.writes.remove(&host).unwrap_or_default();
+            let removes = self.removes.remove(&host).unwrap_or_default();
+            if writes.is_empty() && removes.is_empty() {
+                continue;
+            }
+            let restart = self.restart.remove(&host).unwrap_or_default().into_iter().collect();
+            hosts.push(HostImpact { host, writes, removes, restart });
+        }
+        hosts
+    }
+}
+
+/// The host a placement goes to and the path shown for it there.
+fn shown(placement: &crate::model::Placement) -> (Option<String>, String) {
+    match (&placement.host, &placement.host_path) {
+        (Some(host), Some(path)) => (Some(host.clone()), path.clone()),
+        (host, _) => (host.clone(), placement.path.clone()),
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}

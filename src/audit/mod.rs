@@ -1,0 +1,91 @@
+//! The auditor's commands, on top of the pipeline: the semantic [`diff`] of
+//! two plans, the artifact graph [`export`] (DOT, Mermaid, JSON), the
+//! [`verify`] of an output tree against its plan, and the tables of
+//! `inspect`. Everything here reads the compiled model; only `verify` and
+//! the on-disk half of `inspect` read files, and nothing here writes any.
+//!
+//! [`consumers`] answers "which component on which host reads this file",
+//! which all of them need.
+
+pub mod consumers;
+pub mod diff;
+mod diff_render;
+pub mod export;
+pub mod fields;
+mod inspect_table;
+pub mod verify;
+mod verify_files;
+mod verify_render;
+mod verify_x509;
+
+pub use diff_render::{write_markdown as write_diff_markdown, write_text as write_diff_text};
+pub use inspect_table::{write_markdown as write_inspect_markdown, write_text as write_inspect_text};
+pub use verify_render::write_verify_text;
+
+use sha2::{Digest, Sha256};
+
+/// The format of a report for people or programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people, coloured on a terminal.
+    Text,
+    /// For programs.
+    Json,
+    /// For pull requests and wikis.
+    Markdown,
+}
+
+/// kubeadm's discovery hash of a CA: `sha256:` and the hex SHA-256 of its
+/// DER SubjectPublicKeyInfo (`--discovery-token-ca-cert-hash`).
+pub fn discovery_hash(spki_der: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(spki_der)))
+}
+
+/// The discovery hash of the first certificate in a PEM file, if it parses.
+pub fn discovery_hash_of_pem(pem: &[u8]) -> Option<String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(discovery_hash(cert.public_key().raw))
+}
+
+/// A duration in seconds as the plan writes it: whole days as hours
+/// (`8760h`), else seconds.
+pub fn duration_text(seconds: u64) -> String {
+    if seconds % 3600 == 0 { format!("{}h", seconds / 3600) } else { format!("{seconds}s") }
+}
+
+/// Time left until an instant, as `kubeadm certs check-expiration` shows
+/// it: `9y`, `364d`, `5h`, `12m`, or `expired` for a past one.
+pub fn residual_text(seconds: i64) -> String {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    const YEAR: i64 = 365 * DAY;
+    match seconds {
+        s if s < 0 => "expired".to_string(),
+        s if s >= 2 * YEAR => format!("{}y", s / YEAR),
+        s if s >= 2 * DAY => format!("{}d", s / DAY),
+        s if s >= 2 * HOUR => format!("{}h", s / HOUR),
+        s => format!("{}m", s / MINUTE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn residual_reads_like_kubeadm() {
+        assert_eq!(residual_text(10 * 365 * 86_400), "10y");
+        assert_eq!(residual_text(364 * 86_400 + 5), "364d");
+        assert_eq!(residual_text(30 * 3600), "30h");
+        assert_eq!(residual_text(90), "1m");
+        assert_eq!(residual_text(-1), "expired");
+    }
+
+    #[test]
+    fn durations_read_like_the_plan() {
+        assert_eq!(duration_text(8760 * 3600), "8760h");
+        assert_eq!(duration_text(90), "90s");
+    }
+}

@@ -1,0 +1,592 @@
+//! `verify`: an output tree checked against its plan, file by file. Every
+//! expected file is present with its mode; copies of one artifact are
+//! identical; certificates match their spec, chain to their CA and are in
+//! their validity period; keys belong to their certificates; kubeconfigs,
+//! `token.csv` and flag files say what the plan says. Like `kubeadm certs
+//! check-expiration`, but against the plan. Reads only; writes nothing.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use zeroize::Zeroizing;
+
+use super::{residual_text, verify_files as files, verify_x509 as x509};
+use crate::model::{Artifact, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
+
+/// What to verify against.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The clock.
+    pub now: OffsetDateTime,
+    /// Warn about certificates that expire within this long.
+    pub warn_within: Option<time::Duration>,
+}
+
+/// Why a tree cannot be verified at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The output directory is not there.
+    #[error("`{}` is not a directory: run `certplan apply` first, or name the output directory with `--out`", path.display())]
+    NoTree {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+/// What was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// An expected file is not there.
+    Missing,
+    /// Something other than a regular file is there.
+    NotAFile,
+    /// The file's permissions.
+    Mode,
+    /// The file cannot be parsed.
+    Unreadable,
+    /// Copies of one artifact on different hosts differ.
+    CopiesDiffer,
+    /// The subject (CN, O, OU, C, ST, L).
+    Subject,
+    /// The subject alternative names.
+    Sans,
+    /// The extended key usages.
+    Eku,
+    /// The CA flag of basicConstraints.
+    BasicConstraints,
+    /// The key algorithm and size.
+    KeyAlgorithm,
+    /// The issuer name and the signature.
+    Chain,
+    /// A leaf valid after its CA expires.
+    OutlivesCa,
+    /// A private key that does not belong to its certificate or public key.
+    KeyMismatch,
+    /// NotAfter is past.
+    Expired,
+    /// NotBefore is still to come.
+    NotYetValid,
+    /// NotAfter is within `--warn-within`.
+    ExpiresSoon,
+    /// A kubeconfig's server, CA or credential.
+    Kubeconfig,
+    /// A `token.csv` row.
+    TokenFile,
+    /// A flag file's flags.
+    Flags,
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// `verify` fails.
+    Failure,
+    /// Reported; `verify` still succeeds.
+    Warning,
+}
+
+/// One problem.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The artifact.
+    pub id: String,
+    /// The file, relative to the output directory.
+    pub path: Option<String>,
+    /// What was checked.
+    pub check: Check,
+    /// How bad it is.
+    pub severity: Severity,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// The expiry of one certificate (its canonical copy).
+#[derive(Debug, Clone, Serialize)]
+pub struct Expiry {
+    /// The artifact.
+    pub id: String,
+    /// `ca` or `cert`.
+    pub kind: &'static str,
+    /// The file read.
+    pub path: Option<String>,
+    /// The signing CA's id.
+    pub issuer: String,
+    /// NotBefore, RFC 3339.
+    pub not_before: Option<String>,
+    /// NotAfter, RFC 3339.
+    pub not_after: Option<String>,
+    /// Seconds from `now` to NotAfter (negative once expired).
+    pub residual_seconds: Option<i64>,
+    /// `ok`, `expires-soon`, `expired`, `not-yet-valid`, `missing` or `unreadable`.
+    pub status: &'static str,
+}
+
+impl Expiry {
+    /// The residual time as `kubeadm` shows it.
+    pub fn residual(&self) -> String {
+        self.residual_seconds.map_or_else(|| "-".to_string(), residual_text)
+    }
+}
+
+/// Counts.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct VerifySummary {
+    /// Artifacts checked.
+    pub artifacts: usize,
+    /// Files found and read.
+    pub files: usize,
+    /// Files expected.
+    pub expected_files: usize,
+    /// Failures.
+    pub failures: usize,
+    /// Warnings.
+    pub warnings: usize,
+}
+
+/// The verify document (`certplan verify --format json`).
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// Contract version.
+    pub version: u32,
+    /// The cluster's name.
+    pub cluster: String,
+    /// The clock, RFC 3339.
+    pub now: String,
+    /// Whether nothing failed.
+    pub ok: bool,
+    /// Counts.
+    pub summary: VerifySummary,
+    /// Every certificate's expiry, in plan order.
+    pub certificates: Vec<Expiry>,
+    /// Every problem, in plan order.
+    pub findings: Vec<Finding>,
+}
+
+/// Verifies the tree at `out` against a model.
+pub fn verify(model: &Model, out: &Path, options: &Options) -> Result<VerifyReport, VerifyError> {
+    if !out.is_dir() {
+        return Err(VerifyError::NoTree { path: out.to_path_buf() });
+    }
+    let mut verifier =
+        Verifier { model, root: out, options, files: HashMap::new(), findings: Vec::new(), certificates: Vec::new() };
+    for artifact in &model.artifacts {
+        for placement in &artifact.files {
+            verifier.read(artifact, placement);
+        }
+    }
+    for artifact in &model.artifacts {
+        verifier.copies(artifact);
+        match &artifact.spec {
+            Spec::Ca(cert) => verifier.cert(artifact, cert, true),
+            Spec::Cert(cert) => verifier.cert(artifact, cert, false),
+            Spec::Keypair(_) => verifier.keypair(artifact),
+            Spec::Kubeconfig(spec) => verifier.kubeconfig(artifact, spec),
+            Spec::TokenFile(spec) => {
+                for (path, text) in verifier.distinct(artifact, FileRole::TokenFile) {
+                    let problems = match files::token_row(&String::from_utf8_lossy(&text)) {
+                        Some(row) => files::token_problems(&row, spec),
+                        None => vec!["it has no `token,user,uid,\"groups\"` row".to_string()],
+                    };
+                    for problem in problems {
+                        verifier.fail(artifact, Some(&path), Check::TokenFile, problem);
+                    }
+                }
+            }
+            Spec::Flags(spec) => {
+                for (path, text) in verifier.distinct(artifact, FileRole::Flags) {
+                    let missing = files::missing_flags(&String::from_utf8_lossy(&text), spec);
+                    if !missing.is_empty() {
+                        let message = format!("it lacks {}", missing.join(", "));
+                        verifier.fail(artifact, Some(&path), Check::Flags, message);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let failures = verifier.findings.iter().filter(|f| f.severity == Severity::Failure).count();
+    let summary = VerifySummary {
+        artifacts: model.artifacts.len(),
+        files: verifier.files.len(),
+        expected_files: model.artifacts.iter().map(|a| a.files.len()).sum(),
+        failures,
+        warnings: verifier.findings.len() - failures,
+    };
+    Ok(VerifyReport {
+        version: 1,
+        cluster: model.cluster.name.clone(),
+        now: options.now.format(&Rfc3339).unwrap_or_default(),
+        ok: failures == 0,
+        summary,
+        certificates: verifier.certificates,
+        findings: verifier.findings,
+    })
+}
+
+struct Verifier<'a> {
+    model: &'a Model,
+    root: &'a Path,
+    options: &'a Options,
+    files: HashMap<String, Zeroizing<Vec<u8>>>,
+    findings: Vec<Finding>,
+    certificates: Vec<Expiry>,
+}
+
+impl Verifier<'_> {
+    fn push(&mut self, artifact: &Artifact, path: Option<&str>, check: Check, severity: Severity, message: String) {
+        self.findings.push(Finding {
+            id: artifact.id.to_string(),
+            path: path.map(String::from),
+            check,
+            severity,
+            message,
+        });
+    }
+
+    fn fail(&mut self, artifact: &Artifact, path: Option<&str>, check: Check, message: String) {
+        self.push(artifact, path, check, Severity::Failure, message);
+    }
+
+    /// Reads one expected file, checking that it is a regular file with its mode.
+    fn read(&mut self, artifact: &Artifact, placement: &Placement) {
+        let path = self.root.join(&placement.path);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            self.fail(artifact, Some(&placement.path), Check::Missing, "the file is missing".into());
+            return;
+        };
+        if !meta.file_type().is_file() {
+            self.fail(artifact, Some(&placement.path), Check::NotAFile, "it is not a regular file".into());
+            return;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        let want = placement.role.mode();
+        if mode != want {
+            let message = format!("its mode is {mode:04o} but a {} file must be {want:04o}", role_name(placement.role));
+            self.fail(artifact, Some(&placement.path), Check::Mode, message);
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                self.files.insert(placement.path.clone(), Zeroizing::new(bytes));
+            }
+            Err(error) => {
+                self.fail(artifact, Some(&placement.path), Check::Unreadable, format!("it cannot be read: {error}"));
+            }
+        }
+    }
+
+    /// The files of `role` that were read, the reference copy first: the
+    /// cluster directory's master copy, else the content most hosts hold.
+    fn present<'p>(&self, artifact: &'p Artifact, role: FileRole) -> Vec<&'p Placement> {
+        let mut found: Vec<&Placement> =
+            artifact.files.iter().filter(|p| p.role == role && self.files.contains_key(&p.path)).collect();
+        let holding =
+            |p: &Placement| found.iter().filter(|q| self.files.get(&q.path) == self.files.get(&p.path)).count();
+        let ranks: Vec<(bool, usize)> = found.iter().map(|p| (p.host.is_some(), usize::MAX - holding(p))).collect();
+        let mut ranked: Vec<(usize, &Placement)> = found.drain(..).enumerate().collect();
+        ranked.sort_by_key(|(i, _)| ranks[*i]);
+        ranked.into_iter().map(|(_, p)| p).collect()
+    }
+
+    fn content(&self, path: &str) -> Zeroizing<Vec<u8>> {
+        self.files.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Each distinct content of an artifact's files of `role`, with the first path holding it.
+    fn distinct(&self, artifact: &Artifact, role: FileRole) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+        let mut seen: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+        for placement in self.present(artifact, role) {
+            let bytes = self.content(&placement.path);
+            if !seen.iter().any(|(_, b)| *b == bytes) {
+                seen.push((placement.path.clone(), bytes));
+            }
+        }
+        seen
+    }
+
+    /// The canonical copy of an artifact's file of `role`: the cluster
+    /// directory's, else the first host's.
+    fn canonical(&self, id: &str, role: FileRole) -> Option<(String, Zeroizing<Vec<u8>>)> {
+        let artifact = self.model.artifacts.iter().find(|a| a.id.as_str() == id)?;
+        let placement = self.present(artifact, role).into_iter().next()?;
+        Some((placement.path.clone(), self.content(&placement.path)))
+    }
+
+    /// Copies of one artifact must be identical: one file rendered once.
+    fn copies(&mut self, artifact: &Artifact) {
+        let roles: Vec<FileRole> = artifact.files.iter().map(|p| p.role).collect();
+        let mut done: Vec<FileRole> = Vec::new();
+        for role in roles {
+            if done.contains(&role) {
+                continue;
+            }
+            done.push(role);
+            let present = self.present(artifact, role);
+            let Some(first) = present.first() else { continue };
+            let reference = self.content(&first.path);
+            let differing: Vec<String> =
+                present.iter().filter(|p| self.content(&p.path) != reference).map(|p| p.path.clone()).collect();
+            for path in differing {
+                let message = format!("it differs from `{}`, another copy of the same {}", first.path, role_name(role));
+                self.fail(artifact, Some(&path), Check::CopiesDiffer, message);
+            }
+        }
+    }
+
+    fn cert(&mut self, artifact: &Artifact, spec: &CertSpec, is_ca: bool) {
+        let issuer = if is_ca { artifact.id.to_string() } else { spec.issuer.to_string() };
+        let issuer_der = if is_ca {
+            None
+        } else {
+            self.canonical(&issuer, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem))
+        };
+        let mut expiry = Expiry {
+            id: artifact.id.to_string(),
+            kind: artifact.spec.kind(),
+            path: None,
+            issuer: issuer.clone(),
+            not_before: None,
+            not_after: None,
+            residual_seconds: None,
+            status: "missing",
+        };
+        for (n, (path, pem)) in self.distinct(artifact, FileRole::Cert).into_iter().enumerate() {
+            if n == 0 {
+                expiry.path = Some(path.clone());
+                expiry.status = "unreadable";
+            }
+            let Some(der) = x509::cert_der(&pem) else {
+                self.fail(artifact, Some(&path), Check::Unreadable, "it is not a PEM certificate".into());
+                continue;
+            };
+            let Some(cert) = x509::parse(&der) else {
+                self.fail(artifact, Some(&path), Check::Unreadable, "it is not an X.509 certificate".into());
+                continue;
+            };
+            for (check, message) in x509::profile(spec, is_ca, &cert) {
+                self.fail(artifact, Some(&path), check, message);
+            }
+            let issuer_cert = if is_ca { Some(cert.clone()) } else { issuer_der.as_deref().and_then(x509::parse) };
+            match &issuer_cert {
+                Some(ca) => {
+                    if let Some(problem) = x509::chain(&cert, ca, &issuer) {
+                        self.fail(artifact, Some(&path), Check::Chain, problem);
+                    }
+                    let ca_end = ca.validity().not_after.to_datetime();
+                    if !is_ca && cert.validity().not_after.to_datetime() > ca_end {
+                        let message = format!("it is valid until after `{issuer}` expires ({})", rfc3339(ca_end));
+                        self.fail(artifact, Some(&path), Check::OutlivesCa, message);
+                    }
+                }
+                None => {
+                    let message = format!(
+                        "the certificate of its CA `{issuer}` is missing or unreadable, so its signature cannot be checked"
+                    );
+                    self.fail(artifact, Some(&path), Check::Chain, message);
+                }
+            }
+            let status = self.validity(artifact, &path, &cert);
+            if n == 0 {
+                let (not_before, not_after) =
+                    (cert.validity().not_before.to_datetime(), cert.validity().not_after.to_datetime());
+                expiry.not_before = Some(rfc3339(not_before));
+                expiry.not_after = Some(rfc3339(not_after));
+                expiry.residual_seconds = Some((not_after - self.options.now).whole_seconds());
+                expiry.status = status;
+            }
+        }
+        self.keys_against_cert(artifact);
+        self.certificates.push(expiry);
+    }
+
+    fn validity(
+        &mut self,
+        artifact: &Artifact,
+        path: &str,
+        cert: &x509_parser::certificate::X509Certificate<'_>,
+    ) -> &'static str {
+        let now = self.options.now;
+        let not_before = cert.validity().not_before.to_datetime();
+        let not_after = cert.validity().not_after.to_datetime();
+        if now > not_after {
+            let message = format!(
+                "it expired on {} ({} days before {})",
+                rfc3339(not_after),
+                (now - not_after).whole_days(),
+                rfc3339(now)
+            );
+            self.fail(artifact, Some(path), Check::Expired, message);
+            return "expired";
+        }
+        if now < not_before {
+            let message = format!("it is not valid before {}", rfc3339(not_before));
+            self.fail(artifact, Some(path), Check::NotYetValid, message);
+            return "not-yet-valid";
+        }
+        if let Some(window) = self.options.warn_within
+            && not_after - now < window
+        {
+            let message = format!(
+                "it expires on {}, in {}",
+                rfc3339(not_after),
+                residual_text((not_after - now).whole_seconds())
+            );
+            self.push(artifact, Some(path), Check::ExpiresSoon, Severity::Warning, message);
+            return "expires-soon";
+        }
+        "ok"
+    }
+
+    /// Each private key against the certificate on the same host (else the
+    /// canonical one).
+    fn keys_against_cert(&mut self, artifact: &Artifact) {
+        let canonical = self.canonical(artifact.id.as_str(), FileRole::Cert);
+        for key in self.present(artifact, FileRole::Key) {
+            let Some(public) = x509::private_key_public_raw(&self.content(&key.path)) else {
+                self.fail(
+                    artifact,
+                    Some(&key.path),
+                    Check::Unreadable,
+                    "it cannot be read as a PEM private key".into(),
+                );
+                continue;
+            };
+            let beside = artifact
+                .files
+                .iter()
+                .find(|p| p.role == FileRole::Cert && p.host == key.host && self.files.contains_key(&p.path))
+                .map(|p| (p.path.clone(), self.content(&p.path)));
+            let Some((cert_path, pem)) = beside.or_else(|| canonical.clone()) else {
+                continue;
+            };
+            let Some(der) = x509::cert_der(&pem) else { continue };
+            let Some(cert) = x509::parse(&der) else { continue };
+            if cert.public_key().subject_public_key.data.as_ref() != public.as_slice() {
+                let message = format!("it is not the private key of the certificate `{cert_path}`");
+                self.fail(artifact, Some(&key.path), Check::KeyMismatch, message);
+            }
+        }
+    }
+
+    fn keypair(&mut self, artifact: &Artifact) {
+        let publics: Vec<(&Placement, Option<Vec<u8>>)> = self
+            .present(artifact, FileRole::PublicKey)
+            .into_iter()
+            .map(|p| (p, x509::public_key_raw(&self.content(&p.path))))
+            .collect();
+        for (placement, raw) in &publics {
+            if raw.is_none() {
+                self.fail(artifact, Some(&placement.path), Check::Unreadable, "it is not a PEM `PUBLIC KEY`".into());
+            }
+        }
+        for key in self.present(artifact, FileRole::Key) {
+            let Some(public) = x509::private_key_public_raw(&self.content(&key.path)) else {
+                self.fail(
+                    artifact,
+                    Some(&key.path),
+                    Check::Unreadable,
+                    "it cannot be read as a PEM private key".into(),
+                );
+                continue;
+            };
+            let beside = publics.iter().find(|(p, _)| p.host == key.host).or_else(|| publics.first());
+            if let Some((pub_placement, Some(raw))) = beside
+                && *raw != public
+            {
+                let message = format!("it is not the private key of the public key `{}`", pub_placement.path);
+                self.fail(artifact, Some(&key.path), Check::KeyMismatch, message);
+            }
+        }
+    }
+
+    fn kubeconfig(&mut self, artifact: &Artifact, spec: &KubeconfigSpec) {
+        let ca_der = self.canonical(spec.ca.as_str(), FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem));
+        for (path, text) in self.distinct(artifact, FileRole::Kubeconfig) {
+            let fields = files::kubeconfig(&String::from_utf8_lossy(&text));
+            let mut problems = Vec::new();
+            if fields.server.as_deref() != Some(spec.server.as_str()) {
+                problems.push((
+                    Check::Kubeconfig,
+                    format!(
+                        "its server is `{}` but the plan says `{}`",
+                        fields.server.as_deref().unwrap_or("none"),
+                        spec.server
+                    ),
+                ));
+            }
+            let embedded_ca = fields.ca.as_deref().and_then(x509::cert_der);
+            if embedded_ca.is_none() {
+                problems.push((Check::Kubeconfig, "it embeds no readable CA certificate".to_string()));
+            } else if ca_der.is_some() && embedded_ca != ca_der {
+                problems
+                    .push((Check::Kubeconfig, format!("the CA certificate it embeds is not `{}` on disk", spec.ca)));
+            }
+            match &spec.credential {
+                Credential::ClientCert(id) => problems.extend(self.client_cert(id.as_str(), &fields)),
+                Credential::Token(id) => problems.extend(self.token(id.as_str(), &fields)),
+            }
+            for (check, message) in problems {
+                self.fail(artifact, Some(&path), check, message);
+            }
+        }
+    }
+
+    fn client_cert(&self, id: &str, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
+        let Some(embedded) = fields.client_cert.as_deref().and_then(x509::cert_der) else {
+            return vec![(Check::Kubeconfig, "it embeds no readable client certificate".to_string())];
+        };
+        let mut problems = Vec::new();
+        let on_disk = self.canonical(id, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem));
+        if on_disk.is_some_and(|der| der != embedded) {
+            problems.push((Check::Kubeconfig, format!("the client certificate it embeds is not `{id}` on disk")));
+        }
+        let key = fields.client_key.as_deref().and_then(|pem| x509::private_key_public_raw(pem));
+        match (key, x509::parse(&embedded)) {
+            (None, _) => problems.push((Check::Kubeconfig, "it embeds no readable client key".to_string())),
+            (Some(public), Some(cert)) if cert.public_key().subject_public_key.data.as_ref() != public.as_slice() => {
+                problems.push((
+                    Check::KeyMismatch,
+                    "the client key it embeds is not the key of its client certificate".to_string(),
+                ));
+            }
+            _ => {}
+        }
+        problems
+    }
+
+    fn token(&self, id: &str, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
+        let Some(token) = &fields.token else {
+            return vec![(Check::Kubeconfig, "it has no token".to_string())];
+        };
+        let is_token_file = self
+            .model
+            .artifact(&crate::model::ArtifactId(id.to_string()))
+            .is_some_and(|a| matches!(a.spec, Spec::TokenFile(_)));
+        if !is_token_file {
+            return Vec::new();
+        }
+        let row = self
+            .canonical(id, FileRole::TokenFile)
+            .and_then(|(_, text)| files::token_row(&String::from_utf8_lossy(&text)));
+        match row {
+            Some(row) if row.token != *token => {
+                vec![(Check::Kubeconfig, format!("its token is not the one in `{id}`"))]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn role_name(role: FileRole) -> String {
+    serde_json::to_value(role).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default().replace('-', " ")
+}
