@@ -3,14 +3,16 @@
 //! tokens) that can be taken from intact copies. Size and mtime are checked
 //! first, as git's index does, so an untouched tree is not re-hashed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::state::FileState;
+use rayon::prelude::*;
+
+use crate::state::{FileState, State};
 
 /// What a recorded file looks like now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +28,24 @@ pub enum FileStatus {
 /// The output directory, read lazily.
 pub struct Disk {
     root: PathBuf,
+    /// Statuses looked up ahead, in parallel, by relative path.
+    known: HashMap<String, FileStatus>,
 }
 
 impl Disk {
     /// A view of `root`.
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_path_buf() }
+        Self { root: root.to_path_buf(), known: HashMap::new() }
+    }
+
+    /// A view of `root` with the status of every file the state records
+    /// looked up at once, across cores: on an unchanged tree this is all the
+    /// disk work a run does.
+    pub fn with_statuses(root: &Path, state: &State) -> Self {
+        let mut disk = Self::new(root);
+        let files: Vec<(&String, &FileState)> = state.artifacts.values().flat_map(|a| a.files.iter()).collect();
+        disk.known = files.par_iter().map(|(path, recorded)| ((*path).clone(), disk.look(path, recorded))).collect();
+        disk
     }
 
     /// The absolute path of a relative output path.
@@ -46,6 +60,13 @@ impl Disk {
 
     /// The status of a recorded file.
     pub fn status(&self, relative: &str, recorded: &FileState) -> FileStatus {
+        match self.known.get(relative) {
+            Some(status) => *status,
+            None => self.look(relative, recorded),
+        }
+    }
+
+    fn look(&self, relative: &str, recorded: &FileState) -> FileStatus {
         let path = self.path(relative);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             return FileStatus::Missing;

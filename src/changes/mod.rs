@@ -186,9 +186,11 @@ impl Decider<'_> {
         };
         let placed: HashSet<&str> = paths.iter().map(String::as_str).collect();
         let removes: Vec<String> = recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect();
-        let spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
-        let spec_change =
-            (recorded.fingerprint != fingerprint).then(|| reason::spec_difference(&recorded.spec, &spec)).flatten();
+        // Serialising the spec is only needed when the fingerprint moved.
+        let spec = (recorded.fingerprint != fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
+        let recorded_spec: Option<serde_json::Value> =
+            spec.as_ref().map(|_| serde_json::from_str(recorded.spec.get()).unwrap_or_default());
+        let spec_change = spec.as_ref().zip(recorded_spec.as_ref()).and_then(|(new, old)| reason::spec_difference(old, new));
         let has_material = artifact.spec.has_material();
         if rotate {
             self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths, removes);
@@ -199,8 +201,9 @@ impl Decider<'_> {
                 return Err(ChangeError::CaChanged { id: id.clone(), reason: difference });
             }
             let action = if has_material { Action::Reissue } else { Action::Rewrite };
-            let new_key = key_changed(&recorded.spec, &spec);
-            self.push(i, action, difference, new_key, paths, removes);
+            let new_key = spec.as_ref().zip(recorded_spec.as_ref()).is_some_and(|(new, old)| key_changed(old, new));
+            let writes = if new_key { paths } else { self.keeping_key(i, recorded, paths) };
+            self.push(i, action, difference, new_key, writes, removes);
             return Ok(());
         }
         let inputs = artifact.spec.inputs();
@@ -208,7 +211,8 @@ impl Decider<'_> {
             && self.new_key.contains(&cert.issuer)
         {
             let reason = format!("its issuer `{}` gets a new key", cert.issuer);
-            self.push(i, Action::Reissue, reason, false, paths, removes);
+            let writes = self.keeping_key(i, recorded, paths);
+            self.push(i, Action::Reissue, reason, false, writes, removes);
             return Ok(());
         }
         if matches!(artifact.spec, Spec::Kubeconfig(_))
@@ -219,10 +223,23 @@ impl Decider<'_> {
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
             let new_token = artifact.spec.is_token();
-            self.push(i, Action::Renew, reason, new_token, paths, removes);
+            let writes = if new_token { paths } else { self.keeping_key(i, recorded, paths) };
+            self.push(i, Action::Renew, reason, new_token, writes, removes);
             return Ok(());
         }
         self.check_files(i, recorded, paths, removes)
+    }
+
+    /// The files to write when a certificate is issued again with its key
+    /// kept: every file but the intact copies of the key, which stay as they
+    /// are (bytes and mtime).
+    fn keeping_key(&self, i: usize, recorded: &ArtifactState, paths: Vec<String>) -> Vec<String> {
+        let artifact = &self.model.artifacts[i];
+        let kept_key = |path: &String| {
+            artifact.files.iter().any(|f| &f.path == path && f.role == FileRole::Key)
+                && recorded.files.get(path).is_some_and(|f| self.disk.status(path, f) == FileStatus::Intact)
+        };
+        paths.into_iter().filter(|p| !kept_key(p)).collect()
     }
 
     fn renewal_due(&self, artifact: &crate::model::Artifact, recorded: &ArtifactState) -> Option<String> {

@@ -48,7 +48,7 @@ pub struct ApplyReport {
 /// Decides the changes an apply would make, reading the tree but writing nothing.
 pub fn plan_changes(compiled: &Compiled, out: &Path, options: &Options) -> Result<Vec<Change>, ApplyError> {
     let state = State::load(out)?;
-    let disk = Disk::new(out);
+    let disk = Disk::with_statuses(out, &state);
     Ok(changes::decide(&compiled.model, &compiled.graph, &state, &disk, options)?)
 }
 
@@ -61,7 +61,7 @@ pub fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let _lock = output::TreeLock::acquire(out)?;
     let mut state = State::load(out)?;
-    let disk = Disk::new(out);
+    let disk = Disk::with_statuses(out, &state);
     let model = &compiled.model;
     let changes = changes::decide(model, &compiled.graph, &state, &disk, options)?;
     if changes.is_empty() {
@@ -195,7 +195,8 @@ fn update_state(
             artifact.id.to_string(),
             ArtifactState {
                 fingerprint: compiled.graph.fingerprints[i].clone(),
-                spec: serde_json::to_value(&artifact.spec).unwrap_or_default(),
+                spec: serde_json::value::to_raw_value(&artifact.spec)
+                    .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
                 cert,
                 files: recorded_files,
             },

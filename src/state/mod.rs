@@ -28,8 +28,9 @@ pub struct State {
 pub struct ArtifactState {
     /// Fingerprint of its spec and inputs.
     pub fingerprint: String,
-    /// Its spec as it was (no secrets: specs never hold any).
-    pub spec: serde_json::Value,
+    /// Its spec as it was (no secrets: specs never hold any), kept as text
+    /// and parsed only when the fingerprint says it changed.
+    pub spec: Box<serde_json::value::RawValue>,
     /// Certificate facts, for CAs and leaves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<CertState>,
@@ -105,9 +106,9 @@ impl State {
         Ok(state)
     }
 
-    /// The state as pretty JSON, ending in a newline.
+    /// The state as compact JSON (it is read on every run), ending in a newline.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
         bytes.push(b'\n');
         bytes
     }
