@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod graph;
+pub mod init;
 pub mod inspect;
 pub mod issue;
 pub mod model;

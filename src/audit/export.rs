@@ -225,6 +225,9 @@ fn short_label(node: &Node) -> String {
             let rest = node.set.and_then(|set| rest.strip_prefix(set)?.strip_prefix('/')).unwrap_or(rest);
             if rest == node.label { rest.to_string() } else { format!("{rest}\\nCN {}", node.label) }
         }
+        "kubeconfig" | "keypair" | "manifest" => {
+            node.id.split_once('/').map_or_else(|| node.id.clone(), |(_, rest)| rest.to_string())
+        }
         _ => node.id.clone(),
     }
 }

@@ -149,8 +149,13 @@ fn text_table(table: &Table) -> String {
     let mut out = String::new();
     let header: Vec<String> = table.headers.iter().map(|h| (*h).to_string()).collect();
     push_line(&mut out, &header, &widths);
-    for row in &table.rows {
+    let tall = table.rows.iter().any(|row| row.iter().any(|cell| cell.len() > 1));
+    for (i, row) in table.rows.iter().enumerate() {
         let height = row.iter().map(Vec::len).max().unwrap_or(1);
+        if tall && i > 0 {
+            // A blank line tells one row's continuation lines from the next row.
+            out.push('\n');
+        }
         for line in 0..height {
             let cells: Vec<String> = row.iter().map(|cell| cell.get(line).cloned().unwrap_or_default()).collect();
             push_line(&mut out, &cells, &widths);

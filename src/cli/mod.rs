@@ -11,11 +11,16 @@ macro_rules! outln {
 
 mod apply;
 mod check;
+mod completions;
 mod diff;
+mod global;
 mod graph;
+mod init;
 mod inspect;
 mod load;
+mod man;
 mod plan;
+mod schema;
 mod verify;
 
 use std::path::PathBuf;
@@ -27,12 +32,29 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// kubeconfigs, token files, RBAC manifests and flag files, changing only
 /// what the plan's edits require.
 #[derive(Debug, Parser)]
-#[command(name = "certplan", version, about, long_about = None)]
+#[command(name = "certplan", version, about, long_about = LONG_ABOUT)]
 pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: global::GlobalArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `certplan --help`: what certplan is, its exit codes and environment,
+/// in one place (the book's exit-code page says the same).
+const LONG_ABOUT: &str = "certplan compiles a declarative cluster-PKI plan into certificates, \
+kubeconfigs, token files, RBAC manifests and flag files, changing only what the plan's edits require.
+
+Exit codes:
+  0  success; `plan --detailed-exitcode`: nothing to do; `diff`: the two plans give the same PKI
+  1  an error in the plan or a failed command; `diff`: the plans differ
+  2  `plan --detailed-exitcode`: changes pending; `diff`: trouble (a plan does not compile)
+
+Environment:
+  NO_COLOR           no colour in diagnostics, even on a terminal
+  SOURCE_DATE_EPOCH  the clock, in seconds since 1970, when `--now` is not given";
 
 /// A subcommand.
 #[derive(Debug, Subcommand)]
@@ -72,6 +94,24 @@ pub enum Command {
         after_help = "Examples:\n  certplan verify plans/classic.toml --out out\n  certplan verify plans/classic.toml --out out --warn-within 30d --format json"
     )]
     Verify(verify::VerifyArgs),
+    /// Write a commented starter plan that passes `check` as written.
+    #[command(
+        after_help = "Examples:\n  certplan init --preset kubeadm --control-plane 10.0.0.11 10.0.0.12 10.0.0.13 --workers 10.0.1.21 --output plan.toml\n  certplan init --preset minimal --control-plane 10.10.0.5 > lab.toml"
+    )]
+    Init(init::InitArgs),
+    /// Print the plan's JSON Schema (for editors), or the plan reference as Markdown.
+    #[command(
+        after_help = "Examples:\n  certplan schema > certplan.schema.json   # then start the plan with `#:schema ./certplan.schema.json`\n  certplan schema --format markdown > plan-reference.md"
+    )]
+    Schema(schema::SchemaArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  certplan completions bash > /etc/bash_completion.d/certplan\n  certplan completions zsh > \"${fpath[1]}/_certplan\"\n  certplan completions fish > ~/.config/fish/completions/certplan.fish"
+    )]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  certplan man | man -l -\n  certplan man --dir /usr/local/share/man/man1")]
+    Man(man::ManArgs),
 }
 
 /// Output format of reports.
@@ -102,6 +142,7 @@ pub struct TreeArgs {
 /// Runs the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    global::set(cli.global);
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
@@ -110,6 +151,10 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Init(args) => init::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     };
     ExitCode::from(code)
 }

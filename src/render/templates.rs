@@ -1,6 +1,12 @@
 //! The template set: the defaults embedded from `templates/`, and the errors
 //! rendering can give. Errors name the template and line but never print
 //! variable values, which may be keys or tokens.
+//!
+//! A directory of templates (`apply --templates DIR`, or `templates = "DIR"`
+//! in the plan) replaces embedded templates file by file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use minijinja::Environment;
 use zeroize::Zeroizing;
@@ -31,6 +37,20 @@ pub enum RenderError {
         /// What went wrong, without values.
         kind: String,
     },
+    /// The templates directory cannot be read.
+    #[error("cannot read the templates directory `{}`: {reason}", dir.display())]
+    TemplateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file in the templates directory replaces no template.
+    #[error("`{}` is not a template certplan renders; the templates are {}", path.display(), known_names())]
+    UnknownTemplate {
+        /// The file.
+        path: PathBuf,
+    },
     /// Material an artifact embeds was not issued.
     #[error("`{0}` was not issued before the files that embed it were rendered")]
     MissingMaterial(ArtifactId),
@@ -49,6 +69,8 @@ pub enum RenderError {
 /// A set of templates to render with.
 pub struct Templates {
     env: Environment<'static>,
+    /// The file each overridden template was read from, by template name.
+    overridden: BTreeMap<String, PathBuf>,
 }
 
 impl Templates {
@@ -62,25 +84,67 @@ impl Templates {
             // caught by the test suite, reported as a render error otherwise.
             let _ = env.add_template(name, source);
         }
-        Self { env }
+        Self { env, overridden: BTreeMap::new() }
+    }
+
+    /// The embedded templates, each replaced by the file of the same name in
+    /// `dir` when there is one. Hidden files are ignored; any other file that
+    /// names no template is an error, so a misspelt name is not ignored.
+    pub fn with_overrides(dir: &Path) -> Result<Self, RenderError> {
+        let unreadable = |e: std::io::Error| RenderError::TemplateDir { dir: dir.to_path_buf(), reason: e.to_string() };
+        let mut templates = Self::embedded();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(dir).map_err(unreadable)?.collect::<Result<_, _>>().map_err(unreadable)?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if !EMBEDDED.iter().any(|(known, _)| *known == name) {
+                return Err(RenderError::UnknownTemplate { path });
+            }
+            let source = std::fs::read_to_string(&path).map_err(unreadable)?;
+            templates.overridden.insert(name.clone(), path);
+            templates.env.add_template_owned(name.clone(), source).map_err(|e| templates.describe(&name, &e))?;
+        }
+        Ok(templates)
     }
 
     /// Renders a template.
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<Zeroizing<String>, RenderError> {
-        let template = self.env.get_template(name).map_err(|e| describe(name, &e))?;
-        template.render(context).map(Zeroizing::new).map_err(|e| describe(name, &e))
+        let template = self.env.get_template(name).map_err(|e| self.describe(name, &e))?;
+        template.render(context).map(Zeroizing::new).map_err(|e| self.describe(name, &e))
+    }
+
+    /// A render error naming the template (its file, when overridden), the
+    /// line and the expression that failed, quoted from the template's
+    /// source. Never the error's own display, which may print the values of
+    /// the variables involved.
+    fn describe(&self, name: &str, error: &minijinja::Error) -> RenderError {
+        let name = error.name().unwrap_or(name);
+        let template = self.overridden.get(name).map_or_else(|| name.to_string(), |p| p.display().to_string());
+        let mut kind = match error.detail() {
+            Some(detail) => format!("{} ({detail})", error.kind()),
+            None => error.kind().to_string(),
+        };
+        let expression = error
+            .template_source()
+            .zip(error.range())
+            .and_then(|(source, range)| source.get(range))
+            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|text| !text.is_empty());
+        if let Some(expression) = expression {
+            let shown: String = expression.chars().take(80).collect();
+            kind.push_str(&format!(" in `{shown}`"));
+        }
+        RenderError::Template { template, line: error.line(), kind }
     }
 }
 
-fn describe(name: &str, error: &minijinja::Error) -> RenderError {
-    RenderError::Template {
-        template: error.name().unwrap_or(name).to_string(),
-        line: error.line(),
-        kind: match error.detail() {
-            Some(detail) => format!("{} ({detail})", error.kind()),
-            None => error.kind().to_string(),
-        },
-    }
+fn known_names() -> String {
+    EMBEDDED.iter().map(|(name, _)| format!("`{name}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// A YAML scalar: plain when that is unambiguous, else a double-quoted

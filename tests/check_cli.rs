@@ -1,0 +1,209 @@
+//! `certplan check`: the example plans are clean; a CIDR where an address
+//! belongs and a misspelt key are errors that name the value and where it is,
+//! exit 1, and stop `certplan apply` before it writes anything.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::{certplan, plan_path, repo_root, write_plan};
+
+fn run_check_in_repo(relative_plan: &str) -> Output {
+    certplan().current_dir(repo_root()).args(["check", relative_plan]).output().expect("run certplan check")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_check_passes(name: &str) {
+    let plan = format!("plans/{name}.toml");
+    let output = run_check_in_repo(&plan);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "`certplan check {plan}` should accept the documented example plan, but it did not:\n{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn check_accepts_classic_plan() {
+    assert_check_passes("classic");
+}
+
+#[test]
+fn check_accepts_kubeadm_plan() {
+    assert_check_passes("kubeadm");
+}
+
+#[test]
+fn check_accepts_minimal_plan() {
+    assert_check_passes("minimal");
+}
+
+/// The classic plan with its `[sets.apiserver] extra_sans` line replaced by
+/// `replacement`; returns the text and the 1-based line of the replacement.
+fn classic_with_extra_sans_line(replacement: &str) -> (String, usize) {
+    let source = std::fs::read_to_string(plan_path("classic")).expect("read classic plan");
+    let mut out = String::new();
+    let mut line_no = None;
+    for (i, line) in source.lines().enumerate() {
+        if line.trim_start().starts_with("extra_sans = ") {
+            out.push_str(replacement);
+            line_no = Some(i + 1);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    let line_no = line_no.expect("plans/classic.toml has an extra_sans line under [sets.apiserver]");
+    (out, line_no)
+}
+
+/// Whether `message` points at `line` and a column in `cols` (1-based), as
+/// `file:LINE:COL` (codespan and most compilers) or `line LINE, column COL`
+/// (the toml crate).
+fn points_at(message: &str, line: usize, cols: std::ops::RangeInclusive<usize>) -> bool {
+    cols.into_iter().any(|col| {
+        let colon = format!(":{line}:{col}");
+        let words = format!("line {line}, column {col}");
+        message.match_indices(&colon).any(|(i, m)| {
+            // not the tail of a longer number, such as :148:30 for :48:3
+            let after = message[i + m.len()..].chars().next();
+            !after.is_some_and(|c| c.is_ascii_digit())
+        }) || message.contains(&words)
+    })
+}
+
+/// Whether `out` was not written to: it does not exist or is an empty dir.
+fn untouched(out: &Path) -> Result<(), String> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let entries: Vec<String> = walk(out);
+    if entries.is_empty() { Ok(()) } else { Err(format!("it wrote {} entries: {:?}", entries.len(), entries)) }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            found.push(path.display().to_string());
+            if path.is_dir() {
+                found.extend(walk(&path));
+            }
+        }
+    }
+    found
+}
+
+const CIDR: &str = "192.168.214.1/24";
+
+#[test]
+fn check_rejects_cidr_in_apiserver_sans_with_its_position() {
+    let replacement = format!("extra_sans = [\"kube-api.example.com\", \"{CIDR}\"]");
+    let (source, line) = classic_with_extra_sans_line(&replacement);
+    // 1-based columns of the quoted value, from its opening to its closing quote
+    let open = replacement.find(&format!("\"{CIDR}\"")).expect("value in line") + 1;
+    let close = open + CIDR.len() + 1;
+
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let plan = write_plan(dir.path(), &source);
+    let output = certplan().arg("check").arg(&plan).output().expect("run certplan check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`certplan check` must fail with exit 1 on a CIDR in [sets.apiserver] extra_sans (it is neither an IP nor a DNS SAN):\n{}",
+        describe(&output)
+    );
+    assert!(
+        stderr.contains(CIDR),
+        "the error on stderr should name the offending value {CIDR:?}{}:\n{}",
+        if stdout.contains(CIDR) { " (it is on stdout instead)" } else { "" },
+        describe(&output)
+    );
+    assert!(
+        points_at(&stderr, line, open..=close),
+        "the error should point at plan.toml line {line}, a column in {open}..={close} (where {CIDR:?} is), as `plan.toml:{line}:{open}`:\n{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn apply_refuses_cidr_and_writes_nothing() {
+    let replacement = format!("extra_sans = [\"kube-api.example.com\", \"{CIDR}\"]");
+    let (source, _) = classic_with_extra_sans_line(&replacement);
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let plan = write_plan(dir.path(), &source);
+
+    // into a directory that does not exist yet
+    let out = dir.path().join("out");
+    let output = certplan().arg("apply").arg(&plan).arg("--out").arg(&out).output().expect("run certplan apply");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`certplan apply` must fail with exit 1 on a plan with a CIDR SAN:\n{}",
+        describe(&output)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(CIDR),
+        "`certplan apply` should say which value is wrong ({CIDR}):\n{}",
+        describe(&output)
+    );
+    if let Err(e) = untouched(&out) {
+        panic!(
+            "`certplan apply` on a plan that does not check clean must write nothing into {}, but {e}",
+            out.display()
+        );
+    }
+
+    // into an existing, empty directory
+    let existing = dir.path().join("existing");
+    std::fs::create_dir(&existing).expect("mkdir");
+    let output = certplan().arg("apply").arg(&plan).arg("--out").arg(&existing).output().expect("run certplan apply");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    if let Err(e) = untouched(&existing) {
+        panic!("`certplan apply` on a plan that does not check clean must leave {} empty, but {e}", existing.display());
+    }
+}
+
+/// `extra_san` (without the s) is not a key certplan knows.
+#[test]
+fn check_rejects_unknown_key_by_name() {
+    let (source, line) = classic_with_extra_sans_line("extra_san = [\"kube-api.example.com\"]");
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let plan = write_plan(dir.path(), &source);
+    let output = certplan().arg("check").arg(&plan).output().expect("run certplan check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`certplan check` must fail with exit 1 on the unknown key `extra_san` (line {line}) instead of ignoring it:\n{}",
+        describe(&output)
+    );
+    // `extra_san` itself, not only as part of `extra_sans`
+    let names_it = stderr.match_indices("extra_san").any(|(i, m)| !stderr[i + m.len()..].starts_with('s'));
+    assert!(names_it, "the error on stderr should name the unknown key `extra_san`:\n{}", describe(&output));
+
+    let out = dir.path().join("out");
+    let output = certplan().arg("apply").arg(&plan).arg("--out").arg(&out).output().expect("run certplan apply");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`certplan apply` must fail with exit 1 on an unknown key:\n{}",
+        describe(&output)
+    );
+    if let Err(e) = untouched(&out) {
+        panic!("`certplan apply` on a plan with an unknown key must write nothing, but {e}");
+    }
+}

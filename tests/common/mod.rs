@@ -1,0 +1,114 @@
+//! Helpers shared by every integration test: run the binary, apply a plan into
+//! a fresh directory, read the inspect document.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root, where `plans/` lives.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The path of an example plan, such as `plan_path("classic")`.
+pub fn plan_path(name: &str) -> PathBuf {
+    repo_root().join("plans").join(format!("{name}.toml"))
+}
+
+/// A `certplan` command from the binary cargo built for this test run.
+pub fn certplan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_certplan"))
+}
+
+/// Writes `source` to `dir/plan.toml` and returns its path.
+pub fn write_plan(dir: &Path, source: &str) -> PathBuf {
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, source).expect("write plan");
+    path
+}
+
+/// An example plan's text with every key algorithm replaced by `key`
+/// (`rsa-2048`, `ecdsa-p256`, ...).
+pub fn plan_with_key(name: &str, key: &str) -> String {
+    let source = std::fs::read_to_string(plan_path(name)).expect("read plan");
+    let mut out = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("key = ") {
+            out.push_str(&format!("key = \"{key}\""));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs `certplan apply PLAN --out OUT` and panics with its output on failure.
+pub fn apply(plan: &Path, out: &Path) {
+    let output = certplan()
+        .arg("apply")
+        .arg(plan)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run certplan");
+    assert!(
+        output.status.success(),
+        "certplan apply failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `certplan inspect PLAN --out OUT --format json` and parses it.
+pub fn inspect(plan: &Path, out: &Path) -> serde_json::Value {
+    let output = certplan()
+        .args(["inspect"])
+        .arg(plan)
+        .arg("--out")
+        .arg(out)
+        .args(["--format", "json"])
+        .output()
+        .expect("run certplan");
+    assert!(
+        output.status.success(),
+        "certplan inspect failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("inspect emits JSON")
+}
+
+/// The artifact with this id in an inspect document.
+pub fn artifact<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["artifacts"]
+        .as_array()
+        .expect("artifacts array")
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("no artifact {id} in inspect output"))
+}
+
+/// The path (absolute) of the first file of `role` of an artifact, optionally
+/// the one under `hosts/<host>/`.
+pub fn file_of(
+    out: &Path,
+    artifact: &serde_json::Value,
+    role: &str,
+    host: Option<&str>,
+) -> PathBuf {
+    let prefix = host.map(|h| format!("hosts/{h}/"));
+    let file = artifact["files"]
+        .as_array()
+        .expect("files array")
+        .iter()
+        .find(|f| {
+            f["role"] == role
+                && prefix
+                    .as_deref()
+                    .is_none_or(|p| f["path"].as_str().unwrap_or("").starts_with(p))
+        })
+        .unwrap_or_else(|| panic!("no {role} file for {} (host {host:?})", artifact["id"]));
+    out.join(file["path"].as_str().expect("path"))
+}
