@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bootstrap;
 mod check_cli;
 mod incremental;
 mod openssl_verify;
