@@ -101,7 +101,7 @@ class Report:
             ok = check(mine, other, ratio)
             met = "yes" if ok else "**no**"
             if not ok:
-                self.missed.append(label)
+                self.missed.append(label + (f" vs {comparison_label}" if comparison else ""))
         runs = str(self.runs(wl, "certplan"))
         if comparison:
             runs += f" / {self.runs(wl, comparison)}"
@@ -227,11 +227,12 @@ def main() -> int:
     ]
     checks = [v for k, v in sorted(m.items()) if k.startswith("COMPARE_")]
     if checks:
-        lines.append("Same certificates: " + "; ".join(checks) + " (subject, SANs, EKUs, CA flag "
-                     "and key type of a sample, cfssl/openssl against certplan).")
+        lines.append(f"Same certificates: {len(checks)} full-apply workload(s) checked, "
+                     + "; ".join(sorted(set(checks))) + " (subject, SANs, EKUs, CA flag and key "
+                     "type of a sample, cfssl/openssl against certplan).")
     if m.get("SAN_PLAN"):
         lines.append(f"`certplan plan` for the one-SAN change: {m['SAN_PLAN']}")
-    lines += ["", "Targets missed: " + (", ".join(r.missed) if r.missed else "none") + "."]
+    lines += ["", "Targets missed: " + ("; ".join(r.missed) if r.missed else "none") + "."]
     text = "\n".join(lines) + "\n"
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
