@@ -72,4 +72,5 @@ fi
 
 echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p')" >&2
 
-exec cargo test --locked --all-targets -- --include-ignored "$@"
+# --no-fail-fast: report every failing test binary, not only the first.
+exec cargo test --locked --all-targets --no-fail-fast -- --include-ignored "$@"
