@@ -2,12 +2,9 @@
 
 mod common;
 
-mod audit;
-mod book;
 mod bootstrap;
 mod check_cli;
 mod etcd_cluster;
-mod conveniences;
 mod incremental;
 mod kubectl_client;
 mod openssl_verify;
