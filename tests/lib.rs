@@ -2,8 +2,12 @@
 
 mod common;
 
+mod audit;
+mod book;
 mod bootstrap;
 mod check_cli;
+mod conveniences;
+mod diagnostics;
 mod etcd_cluster;
 mod incremental;
 mod kubectl_client;

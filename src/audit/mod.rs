@@ -51,7 +51,7 @@ pub fn discovery_hash_of_pem(pem: &[u8]) -> Option<String> {
 /// A duration in seconds as the plan writes it: whole days as hours
 /// (`8760h`), else seconds.
 pub fn duration_text(seconds: u64) -> String {
-    if seconds % 3600 == 0 { format!("{}h", seconds / 3600) } else { format!("{seconds}s") }
+    if seconds.is_multiple_of(3600) { format!("{}h", seconds / 3600) } else { format!("{seconds}s") }
 }
 
 /// Time left until an instant, as `kubeadm certs check-expiration` shows

@@ -17,7 +17,11 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
             Spec::Kubeconfig(kubeconfig) => {
                 if let (Some(apiserver), Some(host)) = (apiserver, url_host(&kubeconfig.server)) {
                     let dialler = format!("`{}`", artifact.id);
-                    covered(apiserver, &host, &dialler, span_of(artifact, artifact.spans.server.as_ref()), diagnostics);
+                    // A URL the plan does not write (the loopback address of local
+                    // kubeconfigs) is fixed in the SAN list, so point there.
+                    let at =
+                        artifact.spans.server.clone().or_else(|| span_of(apiserver, apiserver.spans.sans.as_ref()));
+                    covered(apiserver, &host, &dialler, at, diagnostics);
                 }
             }
             Spec::Flags(flags) => {

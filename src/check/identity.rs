@@ -16,11 +16,10 @@ const BUILT_IN: [(&str, &str); 3] = [
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
     for artifact in &model.artifacts {
         let Some(cert) = artifact.spec.cert() else { continue };
-        let at = || span_of(artifact, artifact.spans.subject.as_ref());
         if let Some((_, cn)) = BUILT_IN.iter().find(|(id, _)| *id == artifact.id.as_str())
             && cert.subject.cn != *cn
         {
-            diagnostics.push(identity_cn(artifact, &cert.subject.cn, cn).at_opt(at()));
+            diagnostics.push(identity_cn(artifact, &cert.subject.cn, cn).at_opt(cn_span(artifact)));
         }
         if artifact.id.as_str().starts_with("cert/kubelet/") {
             kubelet(artifact, diagnostics);
@@ -32,7 +31,8 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
                     "system-masters",
                     format!("`{}` is in `system:masters`, which bypasses RBAC and cannot be revoked", artifact.id),
                 )
-                .at_opt(at())
+                .at_opt(o_span(artifact))
+                .label("bypasses authorisation")
                 .hint("bind the component's role with RBAC instead; keep `system:masters` for a break-glass user"),
             );
         }
@@ -49,12 +49,22 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
                         cert.subject.o.len()
                     ),
                 )
-                .at_opt(at())
+                .at_opt(o_span(artifact))
                 .label("more than one group")
                 .hint("give the identity one group and bind further roles to that group with RBAC"),
             );
         }
     }
+}
+
+/// Where the plan writes an artifact's CN, else its subject, else its origin.
+fn cn_span(artifact: &Artifact) -> Option<std::ops::Range<usize>> {
+    span_of(artifact, artifact.spans.cn.as_ref().or(artifact.spans.subject.as_ref()))
+}
+
+/// Where the plan writes an artifact's O values, else its subject, else its origin.
+fn o_span(artifact: &Artifact) -> Option<std::ops::Range<usize>> {
+    span_of(artifact, artifact.spans.o.as_ref().or(artifact.spans.subject.as_ref()))
 }
 
 fn identity_cn(artifact: &Artifact, actual: &str, expected: &str) -> Diagnostic {
@@ -69,10 +79,9 @@ fn identity_cn(artifact: &Artifact, actual: &str, expected: &str) -> Diagnostic 
 fn kubelet(artifact: &Artifact, diagnostics: &mut Diagnostics) {
     let Some(cert) = artifact.spec.cert() else { return };
     let host = cert.host.as_deref().unwrap_or_default();
-    let at = span_of(artifact, artifact.spans.subject.as_ref());
     let expected = format!("system:node:{host}");
     if cert.subject.cn != expected {
-        diagnostics.push(identity_cn(artifact, &cert.subject.cn, &expected).at_opt(at.clone()));
+        diagnostics.push(identity_cn(artifact, &cert.subject.cn, &expected).at_opt(cn_span(artifact)));
     }
     if !cert.subject.o.iter().any(|o| o == "system:nodes") {
         diagnostics.push(
@@ -80,7 +89,7 @@ fn kubelet(artifact: &Artifact, diagnostics: &mut Diagnostics) {
                 "identity-o",
                 format!("`{}` is not in the group `system:nodes`, so the Node authorizer will refuse it", artifact.id),
             )
-            .at_opt(at)
+            .at_opt(o_span(artifact))
             .label("missing `system:nodes`")
             .hint("kubelet client certificates need `o = [\"system:nodes\"]`"),
         );
@@ -89,7 +98,7 @@ fn kubelet(artifact: &Artifact, diagnostics: &mut Diagnostics) {
 
 /// A user named like a built-in identity must be one exactly.
 fn misspelt_user(model: &Model, artifact: &Artifact, name: &str, diagnostics: &mut Diagnostics) {
-    let at = span_of(artifact, artifact.spans.subject.as_ref());
+    let at = cn_span(artifact);
     let known: Vec<String> = BUILT_IN
         .iter()
         .map(|(_, cn)| (*cn).to_string())

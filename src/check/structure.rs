@@ -17,18 +17,26 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
 
 fn bootstrapping(model: &Model, diagnostics: &mut Diagnostics) {
     let has_token = model.cluster.token_csv || model.cluster.token_secret;
-    for host in model.hosts.iter().filter(|h| h.bootstraps()) {
-        if !has_token {
+    if !has_token {
+        // One error per place the plan asks for bootstrapping (`[kubelet]` or a host).
+        let mut by_place: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
+        for host in model.hosts.iter().filter(|h| h.bootstraps()) {
+            let at = host.kubelet_client_span.clone().unwrap_or_else(|| host.span.clone());
+            by_place.entry((at.start, at.end)).or_default().push(&host.name);
+        }
+        for ((start, end), hosts) in by_place {
+            let names = match hosts.as_slice() {
+                [one] => format!("the kubelet on `{one}` requests its certificate"),
+                [first, rest @ ..] => {
+                    format!("the kubelets on `{first}` and {} more host(s) request their certificates", rest.len())
+                }
+                [] => continue,
+            };
             diagnostics.push(
-                Diagnostic::error(
-                    "bootstrap-without-token",
-                    format!(
-                        "the kubelet on `{}` requests its certificate, but the plan has no bootstrap token",
-                        host.name
-                    ),
-                )
-                .at(host.span.clone())
-                .hint("set `token_secret = true` (or `token_csv = true`) in `[bootstrap]`"),
+                Diagnostic::error("bootstrap-without-token", format!("{names}, but the plan has no bootstrap token"))
+                    .at(start..end)
+                    .label("bootstrapping needs a token")
+                    .hint("set `token_secret = true` (or `token_csv = true`) in `[bootstrap]`"),
             );
         }
     }
@@ -43,7 +51,12 @@ fn bootstrapping(model: &Model, diagnostics: &mut Diagnostics) {
                 "kubelet-serving-unverified",
                 "the API server cannot verify every kubelet's serving certificate, so it calls kubelets without `--kubelet-certificate-authority`",
             )
-            .at(host.span.clone())
+            .at(host.kubelet_serving_span.clone().unwrap_or_else(|| host.span.clone()))
+            .label(if host.kubelet_serving == crate::plan::ServingCertMode::SelfSigned {
+                "signed by the kubelet itself"
+            } else {
+                "no CA the API server could trust"
+            })
             .hint("use `serving_cert = \"static\"` or `\"bootstrap\"` on every worker"),
         );
     }

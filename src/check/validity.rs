@@ -1,58 +1,101 @@
 //! Rules on lifetimes and key strength: leaves that outlive their CA or a
 //! year, RSA keys below 2048 bits.
+//!
+//! Lifetimes are reported where the plan writes them: a leaf's own or its
+//! set's `validity`, else the CA's when the leaf keeps the default. Leaves
+//! that share that place are reported once, so a short CA gives one error,
+//! not one per certificate.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::model::{Model, Spec};
+use crate::model::{Artifact, ArtifactId, Model, Spec};
 use crate::plan::KeyAlgorithm;
 
 /// One year, the longest leaf validity that draws no warning.
 const ONE_YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// Leaves with the same lifetime problem, reported at the same place.
+#[derive(Default)]
+struct Group<'m> {
+    leaves: Vec<&'m ArtifactId>,
+    validity: Duration,
+}
+
+/// Lifetime problems keyed by (rule, CA, validity span, leaf validity).
+type Groups<'m> = BTreeMap<(&'static str, Option<&'m ArtifactId>, Option<(usize, usize)>, Duration), Group<'m>>;
+
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
+    let mut groups = Groups::new();
     for artifact in &model.artifacts {
-        let key = match &artifact.spec {
-            Spec::Ca(c) | Spec::Cert(c) => c.key,
-            Spec::Keypair(k) => k.key,
-            _ => continue,
-        };
-        if key == KeyAlgorithm::Rsa1024 {
-            diagnostics.push(
-                Diagnostic::error("rsa-too-small", format!("`{}` would have a 1024-bit RSA key", artifact.id))
-                    .at_opt(span_of(artifact, artifact.spans.key.as_ref()))
-                    .label("too weak")
-                    .hint("RSA keys below 2048 bits are refused by Go's crypto/tls; use `rsa-2048` or `ecdsa-p256`"),
-            );
-        }
+        weak_key(artifact, diagnostics);
         let Spec::Cert(cert) = &artifact.spec else { continue };
-        let Some(ca) = model.artifact(&cert.issuer).and_then(|a| a.spec.cert()) else { continue };
-        let show = |d: Duration| humantime::format_duration(d).to_string();
+        let Some(ca_artifact) = model.artifact(&cert.issuer) else { continue };
+        let Some(ca) = ca_artifact.spec.cert() else { continue };
+        let key = |rule, issuer, at: Option<Range<usize>>| (rule, issuer, at.map(|r| (r.start, r.end)), cert.validity);
         if cert.validity > ca.validity {
-            diagnostics.push(
-                Diagnostic::error(
-                    "leaf-outlives-ca",
-                    format!(
-                        "`{}` would be valid for {}, longer than its CA `{}` ({})",
-                        artifact.id,
-                        show(cert.validity),
-                        cert.issuer,
-                        show(ca.validity)
-                    ),
-                )
-                .at_opt(artifact.origin.clone())
-                .hint("shorten the leaf's `validity` or lengthen the CA's"),
-            );
+            // A leaf that keeps the default validity is too long because the CA is short.
+            let at = artifact.spans.validity.clone().or_else(|| ca_artifact.spans.validity.clone());
+            let group = groups.entry(key("leaf-outlives-ca", Some(&cert.issuer), at)).or_default();
+            group.leaves.push(&artifact.id);
+            group.validity = ca.validity;
         } else if cert.validity > ONE_YEAR {
-            diagnostics.push(
-                Diagnostic::warning(
-                    "validity-over-a-year",
-                    format!("`{}` is valid for {}, longer than a year", artifact.id, show(cert.validity)),
-                )
-                .at_opt(artifact.origin.clone())
-                .hint("Kubernetes and kubeadm issue leaves for one year; rotate instead of lengthening"),
-            );
+            let at = span_of(artifact, artifact.spans.validity.as_ref());
+            groups.entry(key("validity-over-a-year", None, at)).or_default().leaves.push(&artifact.id);
         }
     }
+    for ((rule, issuer, at, validity), group) in groups {
+        let leaves = leaf_list(&group.leaves);
+        let at = at.map(|(start, end)| start..end);
+        let diagnostic = match issuer {
+            Some(issuer) => Diagnostic::error(
+                rule,
+                format!(
+                    "{leaves} valid for {}, longer than its CA `{issuer}` ({})",
+                    show(validity),
+                    show(group.validity)
+                ),
+            )
+            .label("longer than the CA")
+            .hint("shorten the leaf's `validity` or lengthen the CA's: a certificate cannot outlive its issuer"),
+            None => Diagnostic::warning(rule, format!("{leaves} valid for {}, longer than a year", show(validity)))
+                .label("more than a year")
+                .hint("Kubernetes and kubeadm issue leaves for one year; rotate instead of lengthening"),
+        };
+        diagnostics.push(diagnostic.at_opt(at));
+    }
+}
+
+fn weak_key(artifact: &Artifact, diagnostics: &mut Diagnostics) {
+    let key = match &artifact.spec {
+        Spec::Ca(c) | Spec::Cert(c) => c.key,
+        Spec::Keypair(k) => k.key,
+        _ => return,
+    };
+    if key == KeyAlgorithm::Rsa1024 {
+        diagnostics.push(
+            Diagnostic::error("rsa-too-small", format!("`{}` would have a 1024-bit RSA key", artifact.id))
+                .at_opt(span_of(artifact, artifact.spans.key.as_ref()))
+                .label("too weak")
+                .hint("RSA keys below 2048 bits are refused by Go's crypto/tls; use `rsa-2048` or `ecdsa-p256`"),
+        );
+    }
+}
+
+/// "`a` is", "`a` and `b` are", "`a`, `b` and 3 more are".
+fn leaf_list(ids: &[&ArtifactId]) -> String {
+    let quoted: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+    match quoted.as_slice() {
+        [one] => format!("{one} is"),
+        [a, b] => format!("{a} and {b} are"),
+        [a, b, rest @ ..] => format!("{a}, {b} and {} more are", rest.len()),
+        [] => String::new(),
+    }
+}
+
+fn show(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
 }

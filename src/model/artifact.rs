@@ -60,6 +60,12 @@ pub struct Spans {
     pub sans: Option<std::ops::Range<usize>>,
     /// The URL it dials (kubeconfigs).
     pub server: Option<std::ops::Range<usize>>,
+    /// Its validity, where the plan writes it (its own, its set's or the default's).
+    pub validity: Option<std::ops::Range<usize>>,
+    /// Its CN, where the plan writes it (an identity override or a user name).
+    pub cn: Option<std::ops::Range<usize>>,
+    /// Its O values, where the plan writes them (an identity override or a user's groups).
+    pub o: Option<std::ops::Range<usize>>,
 }
 
 /// What an artifact must contain.

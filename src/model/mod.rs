@@ -109,6 +109,12 @@ pub struct Host {
     pub kubelet_client: crate::plan::ClientCertMode,
     /// Where its kubelet's serving certificate comes from.
     pub kubelet_serving: crate::plan::ServingCertMode,
+    /// Where the plan chooses its kubelet's client certificate mode, if it does.
+    pub kubelet_client_span: Option<Range<usize>>,
+    /// Where the plan chooses its kubelet's serving certificate mode, if it does.
+    pub kubelet_serving_span: Option<Range<usize>>,
+    /// SANs added to its serving certificates.
+    pub extra_sans: Vec<crate::model::values::SanValue>,
 }
 
 impl Host {

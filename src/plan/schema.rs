@@ -94,7 +94,7 @@ pub struct IdentitySection {
     pub cn: Option<Spanned<String>>,
     /// Organisations (the groups the API server sees).
     #[schemars(with = "Option<Vec<String>>", extend("examples" = [["k8s"]]))]
-    pub o: Option<Vec<Spanned<String>>>,
+    pub o: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[[allow]]`: a warning rule allowed for a reason.
@@ -228,7 +228,8 @@ pub struct HostSection {
     /// What runs on it.
     #[schemars(with = "Vec<Role>", extend("examples" = [["control-plane", "etcd"]]))]
     pub roles: Spanned<Vec<Spanned<Role>>>,
-    /// Extra SANs for this host's serving certificates.
+    /// Extra SANs for this host's serving certificates (etcd server and peer,
+    /// kubelet serving) and, on a control-plane host, the API server's.
     #[serde(default)]
     #[schemars(with = "Vec<String>", extend("examples" = [["node1.example.com"]]))]
     pub extra_sans: Vec<Spanned<String>>,
@@ -321,9 +322,8 @@ pub struct UserSection {
     #[schemars(with = "String", extend("examples" = ["admin"]))]
     pub name: Spanned<String>,
     /// Groups: the certificate's O values.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>", extend("examples" = [["kubeadm:cluster-admins"]]))]
-    pub groups: Vec<Spanned<String>>,
+    #[schemars(with = "Option<Vec<String>>", extend("x-default" = "no groups", "examples" = [["kubeadm:cluster-admins"]]))]
+    pub groups: Option<Spanned<Vec<Spanned<String>>>>,
     /// The CA that signs it (must be the `apiserver-client` set's CA).
     #[schemars(with = "Option<String>", extend("x-default" = "the `apiserver-client` set's CA", "examples" = ["kubernetes"]))]
     pub ca: Option<Spanned<String>>,

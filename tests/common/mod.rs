@@ -47,13 +47,7 @@ pub fn plan_with_key(name: &str, key: &str) -> String {
 
 /// Runs `certplan apply PLAN --out OUT` and panics with its output on failure.
 pub fn apply(plan: &Path, out: &Path) {
-    let output = certplan()
-        .arg("apply")
-        .arg(plan)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("run certplan");
+    let output = certplan().arg("apply").arg(plan).arg("--out").arg(out).output().expect("run certplan");
     assert!(
         output.status.success(),
         "certplan apply failed: {}\n{}",
@@ -72,11 +66,7 @@ pub fn inspect(plan: &Path, out: &Path) -> serde_json::Value {
         .args(["--format", "json"])
         .output()
         .expect("run certplan");
-    assert!(
-        output.status.success(),
-        "certplan inspect failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "certplan inspect failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("inspect emits JSON")
 }
 
@@ -92,22 +82,14 @@ pub fn artifact<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Val
 
 /// The path (absolute) of the first file of `role` of an artifact, optionally
 /// the one under `hosts/<host>/`.
-pub fn file_of(
-    out: &Path,
-    artifact: &serde_json::Value,
-    role: &str,
-    host: Option<&str>,
-) -> PathBuf {
+pub fn file_of(out: &Path, artifact: &serde_json::Value, role: &str, host: Option<&str>) -> PathBuf {
     let prefix = host.map(|h| format!("hosts/{h}/"));
     let file = artifact["files"]
         .as_array()
         .expect("files array")
         .iter()
         .find(|f| {
-            f["role"] == role
-                && prefix
-                    .as_deref()
-                    .is_none_or(|p| f["path"].as_str().unwrap_or("").starts_with(p))
+            f["role"] == role && prefix.as_deref().is_none_or(|p| f["path"].as_str().unwrap_or("").starts_with(p))
         })
         .unwrap_or_else(|| panic!("no {role} file for {} (host {host:?})", artifact["id"]));
     out.join(file["path"].as_str().expect("path"))

@@ -142,7 +142,7 @@ impl<'c> Builder<'c> {
                 id,
                 files,
                 origin: Some(ca.span.clone()),
-                spans: Spans { key: ca.key_span.clone(), ..Spans::default() },
+                spans: Spans { key: ca.key_span.clone(), validity: ca.validity_span.clone(), ..Spans::default() },
             });
         }
     }
@@ -183,7 +183,7 @@ impl<'c> Builder<'c> {
         let set = self.set(leaf.set);
         let mut files = self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Cert);
         files.extend(self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Key));
-        let (subject, subject_span) = self.identity(leaf.identity, leaf.subject, leaf.host);
+        let (subject, identity_spans) = self.identity(leaf.identity, leaf.subject, leaf.host);
         let sans_span =
             if leaf.set == "apiserver" { set.sans_override.as_ref().map(|(_, span)| span.clone()) } else { None };
         self.artifacts.push(Artifact {
@@ -203,28 +203,32 @@ impl<'c> Builder<'c> {
             spans: Spans {
                 key: set.key_span.clone(),
                 issuer: set.ca_span.clone(),
-                subject: subject_span,
                 sans: sans_span,
-                server: None,
+                validity: set.validity_span.clone(),
+                ..identity_spans
             },
         });
     }
 
-    /// A built-in identity's subject, with the plan's `[identities]` override.
-    fn identity(
-        &self,
-        name: Option<&str>,
-        mut subject: Subject,
-        host: Option<&Host>,
-    ) -> (Subject, Option<std::ops::Range<usize>>) {
-        let Some(identity) = name.and_then(|n| self.context.identities.get(n)) else { return (subject, None) };
+    /// A built-in identity's subject, with the plan's `[identities]` override
+    /// and where the override is written.
+    fn identity(&self, name: Option<&str>, mut subject: Subject, host: Option<&Host>) -> (Subject, Spans) {
+        let Some(identity) = name.and_then(|n| self.context.identities.get(n)) else {
+            return (subject, Spans::default());
+        };
         if let Some(cn) = &identity.cn {
             subject.cn = host.map_or_else(|| cn.clone(), |h| cn.replace("{host}", &h.name));
         }
         if let Some(o) = &identity.o {
             subject.o.clone_from(o);
         }
-        (subject, Some(identity.span.clone()))
+        let spans = Spans {
+            subject: Some(identity.span.clone()),
+            cn: identity.cn_span.clone(),
+            o: identity.o_span.clone(),
+            ..Spans::default()
+        };
+        (subject, spans)
     }
 
     fn host_sans(&self, host: &Host, set: &str, loopback: bool) -> Sans {
@@ -239,6 +243,7 @@ impl<'c> Builder<'c> {
             sans.add_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
         }
         add_extra(&mut sans, &self.set(set).extra_sans);
+        add_extra(&mut sans, &host.extra_sans);
         sans
     }
 
@@ -280,6 +285,7 @@ impl<'c> Builder<'c> {
         sans.add_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         for host in self.hosts_with(Role::ControlPlane) {
             sans.add_ip(host.address);
+            add_extra(&mut sans, &host.extra_sans);
         }
         match cluster.apiserver_host.parse::<IpAddr>() {
             Ok(ip) => sans.add_ip(ip),
@@ -447,8 +453,10 @@ impl<'c> Builder<'c> {
                     key: user.key_span.clone().or_else(|| client.key_span.clone()),
                     issuer: user.ca.as_ref().map(|(_, span)| span.clone()),
                     subject: Some(user.span.clone()),
-                    sans: None,
-                    server: None,
+                    validity: user.validity_span.clone().or_else(|| client.validity_span.clone()),
+                    cn: Some(user.name_span.clone()),
+                    o: user.groups_span.clone(),
+                    ..Spans::default()
                 },
             });
         }

@@ -29,7 +29,9 @@ pub struct Context {
 /// A subject override of a built-in identity.
 pub struct IdentityConfig {
     pub cn: Option<String>,
+    pub cn_span: Option<Range<usize>>,
     pub o: Option<Vec<String>>,
+    pub o_span: Option<Range<usize>>,
     pub span: Range<usize>,
 }
 
@@ -40,6 +42,7 @@ pub struct CaConfig {
     pub key: KeyAlgorithm,
     pub key_span: Option<Range<usize>>,
     pub validity: Duration,
+    pub validity_span: Option<Range<usize>>,
     pub span: Range<usize>,
 }
 
@@ -52,16 +55,20 @@ pub struct SetConfig {
     pub key: KeyAlgorithm,
     pub key_span: Option<Range<usize>>,
     pub validity: Duration,
+    pub validity_span: Option<Range<usize>>,
     pub span: Option<Range<usize>>,
 }
 
 /// A user as configured.
 pub struct UserConfig {
     pub name: String,
+    pub name_span: Range<usize>,
     pub groups: Vec<String>,
+    pub groups_span: Option<Range<usize>>,
     pub key: Option<KeyAlgorithm>,
     pub key_span: Option<Range<usize>>,
     pub validity: Option<Duration>,
+    pub validity_span: Option<Range<usize>>,
     pub span: Range<usize>,
     pub ca: Option<(String, Range<usize>)>,
     pub server: Option<(String, Range<usize>)>,
@@ -71,7 +78,9 @@ struct Defaults {
     key: KeyAlgorithm,
     key_span: Option<Range<usize>>,
     validity: Duration,
+    validity_span: Option<Range<usize>>,
     ca_validity: Duration,
+    ca_validity_span: Option<Range<usize>>,
 }
 
 const DEFAULT_VALIDITY: Duration = Duration::from_secs(8760 * 3600);
@@ -159,8 +168,17 @@ fn resolve_identities(plan: &PlanFile, diagnostics: &mut Diagnostics) -> BTreeMa
                 }
                 cn.get_ref().trim().to_string()
             });
-            let o = identity.o.as_ref().map(|o| o.iter().map(|v| v.get_ref().trim().to_string()).collect());
-            Some((name, IdentityConfig { cn, o, span: entry.span() }))
+            let o = identity.o.as_ref().map(|o| o.get_ref().iter().map(|v| v.get_ref().trim().to_string()).collect());
+            Some((
+                name,
+                IdentityConfig {
+                    cn,
+                    cn_span: identity.cn.as_ref().map(Spanned::span),
+                    o,
+                    o_span: identity.o.as_ref().map(Spanned::span),
+                    span: entry.span(),
+                },
+            ))
         })
         .collect()
 }
@@ -171,7 +189,9 @@ fn resolve_defaults(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Defaults 
         key: section.key.as_ref().map_or(KeyAlgorithm::Rsa2048, |k| *k.get_ref()),
         key_span: section.key.as_ref().map(Spanned::span),
         validity: duration_or(section.validity.as_ref(), DEFAULT_VALIDITY, diagnostics),
+        validity_span: section.validity.as_ref().map(Spanned::span),
         ca_validity: duration_or(section.ca_validity.as_ref(), DEFAULT_CA_VALIDITY, diagnostics),
+        ca_validity_span: section.ca_validity.as_ref().map(Spanned::span),
     }
 }
 
@@ -363,15 +383,25 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
     let mut hosts = Vec::new();
     for entry in &plan.hosts {
         let host = entry.get_ref();
-        let name = host.name.get_ref().trim().to_ascii_lowercase();
+        let name = host.name.get_ref().trim().to_string();
         if let Err(message) = values::check_dns_name(&name, false) {
             diagnostics.push(
                 Diagnostic::error("invalid-host-name", message)
                     .at(host.name.span())
                     .label("host names are node names: lower-case RFC 1123 names"),
             );
+        } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            diagnostics.push(
+                Diagnostic::error("invalid-host-name", format!("the host name `{name}` has upper-case letters"))
+                    .at(host.name.span())
+                    .label("a node name is lower case")
+                    .hint(format!(
+                        "the kubelet registers the node as `{}`, so its identity would not match; write that",
+                        name.to_ascii_lowercase()
+                    )),
+            );
         }
-        if let Some(first) = names.insert(name.clone(), host.name.span()) {
+        if let Some(first) = names.insert(name.to_ascii_lowercase(), host.name.span()) {
             diagnostics.push(
                 Diagnostic::error("duplicate-host", format!("the host `{name}` is declared twice"))
                     .at(host.name.span())
@@ -425,6 +455,9 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
                 span: entry.span(),
                 kubelet_client: client.map_or(ClientCertMode::Static, |m| *m.get_ref()),
                 kubelet_serving: serving.map_or(ServingCertMode::Static, |m| *m.get_ref()),
+                kubelet_client_span: client.map(Spanned::span),
+                kubelet_serving_span: serving.map(Spanned::span),
+                extra_sans: parse_sans(&host.extra_sans, diagnostics),
             });
         }
     }
@@ -469,6 +502,7 @@ fn resolve_cas(
                 key: ca.key.as_ref().map_or(defaults.key, |k| *k.get_ref()),
                 key_span: ca.key.as_ref().map(Spanned::span).or_else(|| defaults.key_span.clone()),
                 validity: duration_or(ca.validity.as_ref(), defaults.ca_validity, diagnostics),
+                validity_span: ca.validity.as_ref().map(Spanned::span).or_else(|| defaults.ca_validity_span.clone()),
                 span: name.span(),
             }
         })
@@ -543,6 +577,10 @@ fn resolve_sets(
                 key_span,
                 key,
                 validity,
+                validity_span: config
+                    .and_then(|c| c.validity.as_ref())
+                    .map(Spanned::span)
+                    .or_else(|| defaults.validity_span.clone()),
                 span: section.map(Spanned::span),
             };
             (set, set_config)
@@ -668,14 +706,17 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
                         .label("declared again here"),
                 );
             }
-            for group in &user.groups {
+            let groups = user.groups.as_ref().map_or(&[][..], |g| g.get_ref().as_slice());
+            for group in groups {
                 if group.get_ref().trim().is_empty() {
                     diagnostics.push(empty("groups", group.span()));
                 }
             }
             UserConfig {
                 name,
-                groups: user.groups.iter().map(|g| g.get_ref().trim().to_string()).collect(),
+                name_span: user.name.span(),
+                groups: groups.iter().map(|g| g.get_ref().trim().to_string()).collect(),
+                groups_span: user.groups.as_ref().map(Spanned::span),
                 key: user.key.as_ref().map(|k| *k.get_ref()),
                 key_span: user.key.as_ref().map(Spanned::span),
                 ca: user.ca.as_ref().map(|ca| (ca.get_ref().trim().to_string(), ca.span())),
@@ -684,6 +725,7 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
                     resolve_url(server, diagnostics).map(|_| (url, server.span()))
                 }),
                 validity: user.validity.as_ref().map(|v| duration_or(Some(v), Duration::ZERO, diagnostics)),
+                validity_span: user.validity.as_ref().map(Spanned::span),
                 span: entry.span(),
             }
         })

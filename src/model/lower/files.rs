@@ -57,7 +57,8 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
         }),
         files: plan.on.iter().map(|h| host_placement(h, layout.in_config(&file), FileRole::Kubeconfig)).collect(),
         origin: Some(cluster.apiserver_url_span.clone()),
-        spans: Spans { server: Some(cluster.apiserver_url_span.clone()), ..Spans::default() },
+        // A local kubeconfig dials the loopback address, which the plan does not write.
+        spans: Spans { server: (!plan.local).then(|| cluster.apiserver_url_span.clone()), ..Spans::default() },
     }
 }
 
