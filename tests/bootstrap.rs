@@ -920,3 +920,39 @@ fn classic_token_csv_is_stable_parses_and_is_never_printed() {
     t.assert_never_printed(&[("token.csv token", token.clone())]);
     assert!(!read_text(&out.join(".certplan/state.json")).contains(&token), "the state file holds the token");
 }
+
+#[test]
+fn apiserver_kubelet_rbac_follows_an_identity_override() {
+    let dir = tempdir();
+    let source = std::fs::read_to_string(plan_path("minimal")).expect("read minimal plan")
+        + "\n[identities.apiserver-kubelet-client]\ncn = \"lab:apiserver-kubelet\"\n";
+    let (_plan, out) = apply_source(dir.path(), &source);
+    let docs = yaml_documents(&out.join("cluster/manifests/apiserver-kubelet-rbac.yaml"));
+    assert_eq!(docs[0]["subjects"][0]["name"], "lab:apiserver-kubelet", "{docs:#?}");
+}
+
+#[test]
+fn inspect_shows_the_token_only_when_asked() {
+    let dir = tempdir();
+    let plan = plan_path("bootstrap");
+    let out = dir.path().join("out");
+    let mut transcript = Transcript::default();
+    transcript.apply(&plan, &out, T0, None);
+    let token = token_secret(&out, T0).token();
+
+    let plain = transcript.ok(&["inspect", utf8(&plan), "--out", utf8(&out), "--now", T0]);
+    assert!(!plain.contains(&token), "inspect without --show-secrets printed the token");
+
+    let shown = transcript.ok(&["inspect", utf8(&plan), "--out", utf8(&out), "--now", T0, "--show-secrets"]);
+    let secrets = shown.split_once("\nSecrets").map_or("", |(_, section)| section);
+    let line = secrets.lines().find(|l| l.contains("manifest/bootstrap-token")).unwrap_or("");
+    assert!(line.contains(&token), "--show-secrets does not show the token of manifest/bootstrap-token:\n{shown}");
+
+    let json = transcript.ok(&["inspect", utf8(&plan), "--out", utf8(&out), "--format", "json", "--show-secrets"]);
+    let doc: Value = serde_json::from_str(&json).expect("inspect JSON");
+    assert_eq!(doc["secrets"][0]["id"], "manifest/bootstrap-token", "{:#}", doc["secrets"]);
+    assert_eq!(doc["secrets"][0]["token"], token.as_str());
+
+    let refused = transcript.run(&["inspect", utf8(&plan), "--show-secrets"]);
+    assert_eq!(refused.status.code(), Some(2), "--show-secrets without --out must be a usage error");
+}

@@ -2,13 +2,17 @@
 //! as a table (text or Markdown), or every artifact as the JSON document
 //! automation relies on. With `--out`, what is on disk: real validity,
 //! residual time, CA discovery hashes, files and the components that read them.
+//! `--show-secrets` adds the bootstrap tokens read from the tree — the only
+//! way certplan ever prints a secret.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::load;
 use crate::audit::{Format, write_inspect_markdown, write_inspect_text};
 use crate::inspect::report;
+use crate::issue::{Secret, parse_bootstrap_secret, parse_token_csv};
+use crate::model::{FileRole, Model, Spec};
 use crate::pipeline::clock;
 
 /// Arguments of `inspect`.
@@ -25,6 +29,50 @@ pub struct InspectArgs {
     /// Fix the clock (RFC 3339) for validity the plan implies and residual time.
     #[arg(long)]
     pub now: Option<String>,
+    /// Also print the bootstrap tokens found in the output tree. They are
+    /// credentials: never paste this output anywhere shared.
+    #[arg(long, requires = "out")]
+    pub show_secrets: bool,
+}
+
+/// A token read from the output tree, for `--show-secrets`.
+#[derive(serde::Serialize)]
+struct ShownSecret {
+    /// The artifact that holds it.
+    id: String,
+    /// The file it was read from, relative to the output directory.
+    path: String,
+    /// The token itself.
+    token: String,
+}
+
+/// Reads every token of the plan from the output tree.
+fn read_secrets(model: &Model, out: &Path) -> Vec<ShownSecret> {
+    let mut shown = Vec::new();
+    for artifact in &model.artifacts {
+        let (role, parse): (FileRole, fn(&str) -> Option<Secret>) = match artifact.spec {
+            Spec::TokenFile(_) => (FileRole::TokenFile, parse_token_csv),
+            Spec::BootstrapToken(_) => (FileRole::SecretManifest, parse_bootstrap_secret),
+            _ => continue,
+        };
+        let Some(file) = artifact.files.iter().find(|f| f.role == role) else { continue };
+        let Some(secret) = std::fs::read_to_string(out.join(&file.path)).ok().and_then(|text| parse(&text)) else {
+            continue;
+        };
+        shown.push(ShownSecret { id: artifact.id.to_string(), path: file.path.clone(), token: secret.expose().into() });
+    }
+    shown
+}
+
+fn write_secrets_text(out: &mut impl Write, secrets: &[ShownSecret]) -> std::io::Result<()> {
+    writeln!(out, "\nSecrets (shown because of --show-secrets; keep them out of logs and tickets):")?;
+    if secrets.is_empty() {
+        writeln!(out, "  none found in the output tree")?;
+    }
+    for secret in secrets {
+        writeln!(out, "  {}  {}  (from {})", secret.id, secret.token, secret.path)?;
+    }
+    Ok(())
 }
 
 /// Runs `inspect`.
@@ -45,12 +93,28 @@ pub fn run(args: &InspectArgs) -> u8 {
     let doc = report(&compiled.model, args.out.as_deref(), now);
     let on_disk = args.out.is_some();
     let mut stdout = std::io::stdout().lock();
+    let secrets = match args.out.as_deref() {
+        Some(out) if args.show_secrets => Some(read_secrets(&compiled.model, out)),
+        _ => None,
+    };
     let written = match args.format {
-        Format::Json => serde_json::to_writer_pretty(&mut stdout, &doc)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(stdout)),
-        Format::Text => write_inspect_text(&mut stdout, &doc, on_disk),
-        Format::Markdown => write_inspect_markdown(&mut stdout, &doc, on_disk),
+        Format::Json => {
+            let mut value = serde_json::to_value(&doc).unwrap_or_default();
+            if let (Some(secrets), Some(object)) = (&secrets, value.as_object_mut()) {
+                object.insert("secrets".into(), serde_json::to_value(secrets).unwrap_or_default());
+            }
+            serde_json::to_writer_pretty(&mut stdout, &value)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(stdout))
+        }
+        Format::Text | Format::Markdown => {
+            let table = if args.format == Format::Text {
+                write_inspect_text(&mut stdout, &doc, on_disk)
+            } else {
+                write_inspect_markdown(&mut stdout, &doc, on_disk)
+            };
+            table.and_then(|()| secrets.as_deref().map_or(Ok(()), |s| write_secrets_text(&mut stdout, s)))
+        }
     };
     if let Err(error) = written
         && error.kind() != std::io::ErrorKind::BrokenPipe

@@ -17,7 +17,7 @@ pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) {
     let mut built = Vec::new();
     kubeconfigs(context, &mut built);
     bootstrap(context, &mut built);
-    manifests(context, &mut built);
+    manifests(context, artifacts, &mut built);
     artifacts.extend(built);
     let paths = Paths::new(context, artifacts);
     let flag_files = flags::build(&paths);
@@ -217,12 +217,16 @@ fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -
     }
 }
 
-fn manifests(context: &Context, out: &mut Vec<Artifact>) {
-    if context.hosts.iter().any(|h| h.has(Role::ControlPlane)) {
+fn manifests(context: &Context, certificates: &[Artifact], out: &mut Vec<Artifact>) {
+    // The binding names the API server's kubelet client by the CN it really
+    // has, `[identities] apiserver-kubelet-client` included.
+    let kubelet_client =
+        certificates.iter().find(|a| a.id.as_str() == "cert/apiserver-kubelet-client").and_then(|a| a.spec.cert());
+    if let Some(cert) = kubelet_client {
         out.push(manifest(
             "apiserver-kubelet-rbac",
             "rbac-apiserver-kubelet.yaml",
-            vec![("user".into(), "kube-apiserver-kubelet-client".into())],
+            vec![("user".into(), cert.subject.cn.clone())],
         ));
     }
     if context.cluster.token_csv || context.cluster.token_secret {
