@@ -401,3 +401,18 @@ fn quiet_and_verbose_are_global() {
     let stdout = String::from_utf8_lossy(&verbose.stdout);
     assert!(verbose.status.success() && stdout.contains("  wrote hosts/solo/"), "{stdout}");
 }
+
+#[test]
+fn verbose_plan_lists_files_and_verbose_check_summarises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let plan = certplan().arg("plan").arg(plan_path("minimal")).arg("--out").arg(&out).arg("-v").output().expect("run");
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(stdout.contains("  would write cluster/pki/ca.key"), "{stdout}");
+    assert!(!out.exists(), "plan -v wrote the output tree");
+    let check = certplan().arg("check").arg(plan_path("classic")).arg("--verbose").output().expect("run");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success() && stderr.contains("5 host(s); 46 artifact(s)"), "{stderr}");
+    let quiet_check = certplan().arg("check").arg(plan_path("classic")).output().expect("run");
+    assert!(!String::from_utf8_lossy(&quiet_check.stderr).contains("artifact(s)"), "summary without --verbose");
+}

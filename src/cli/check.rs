@@ -30,9 +30,11 @@ pub fn run(args: &CheckArgs) -> u8 {
     let Some(loaded) = load::read_plan(&args.plan) else {
         return 1;
     };
+    let mut verbose_summary = None;
     let (diagnostics, failed) = match compile(&loaded.source) {
         Ok(compiled) => {
             let failed = args.deny.is_some() && !compiled.warnings.0.is_empty();
+            verbose_summary = Some(summary(&compiled.model));
             (compiled.warnings.0, failed)
         }
         Err(diagnostics) => (diagnostics.0, true),
@@ -45,7 +47,26 @@ pub fn run(args: &CheckArgs) -> u8 {
             eprintln!("{}: {errors} error(s), {warnings} warning(s)", loaded.name);
         } else {
             eprintln!("{}: ok ({warnings} warning(s))", loaded.name);
+            if let Some(summary) = verbose_summary.filter(|_| super::global::verbose()) {
+                eprintln!("{summary}");
+            }
         }
     }
     u8::from(failed)
+}
+
+/// What the plan compiles to, for `check --verbose`: artifacts by kind, hosts, files.
+fn summary(model: &crate::model::Model) -> String {
+    let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for artifact in &model.artifacts {
+        *kinds.entry(artifact.spec.kind()).or_default() += 1;
+    }
+    let files: usize = model.artifacts.iter().map(|a| a.files.len()).sum();
+    let kinds: Vec<String> = kinds.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    format!(
+        "  {} host(s); {} artifact(s): {}; {files} file(s)",
+        model.hosts.len(),
+        model.artifacts.len(),
+        kinds.join(", ")
+    )
 }

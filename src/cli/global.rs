@@ -9,7 +9,7 @@ pub struct GlobalArgs {
     /// Print nothing but errors and what the command was asked to print.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more: every file `apply` writes and removes.
+    /// Print more: every file `plan` and `apply` write and remove, and what `check` compiled.
     #[arg(long, short, global = true)]
     pub verbose: bool,
 }

@@ -67,6 +67,15 @@ pub fn print_changes(changes: &[Change], done: bool) {
     }
     for change in changes {
         outln!("{} {}: {}", change.action.as_str(), change.id, change.reason);
+        // `apply --verbose` lists what it wrote after the summary.
+        if !done && super::global::verbose() {
+            for path in &change.writes {
+                outln!("  would write {path}");
+            }
+            for path in &change.removes {
+                outln!("  would remove {path}");
+            }
+        }
     }
     let files: usize = changes.iter().map(|c| c.writes.len()).sum();
     let removed: usize = changes.iter().map(|c| c.removes.len()).sum();
