@@ -416,3 +416,60 @@ fn verbose_plan_lists_files_and_verbose_check_summarises() {
     let quiet_check = certplan().arg("check").arg(plan_path("classic")).output().expect("run");
     assert!(!String::from_utf8_lossy(&quiet_check.stderr).contains("artifact(s)"), "summary without --verbose");
 }
+
+#[test]
+fn adding_then_editing_an_override_rewrites_exactly_its_files_and_plan_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let templates = flags_override(dir.path());
+    let out = dir.path().join("out");
+    let plan = plan_path("classic");
+    assert!(apply_with(&plan, &out, None).status.success());
+    let before = tree(&out);
+
+    let planned = certplan()
+        .args(["plan", "--format", "json", "--detailed-exitcode", "--now", NOW])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .arg("--templates")
+        .arg(&templates)
+        .output()
+        .expect("run plan");
+    assert_eq!(planned.status.code(), Some(2), "{}", String::from_utf8_lossy(&planned.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&planned.stdout).expect("plan JSON");
+    let changes = doc["changes"].as_array().expect("changes");
+    assert!(!changes.is_empty());
+    for change in changes {
+        let id = change["id"].as_str().unwrap_or_default();
+        assert!(id.starts_with("flags/"), "{id} changes with a flags.env override: {change}");
+        assert_eq!(change["action"], "rewrite", "{change}");
+        assert!(change["reason"].as_str().unwrap_or_default().contains("flags.env sha256:"), "{change}");
+    }
+
+    assert!(apply_with(&plan, &out, Some(&templates)).status.success());
+    let after = tree(&out);
+    let changed: Vec<&String> =
+        after.iter().filter(|(path, bytes)| before.get(*path) != Some(bytes)).map(|(path, _)| path).collect();
+    assert!(!changed.is_empty());
+    for path in &changed {
+        assert!(path.ends_with(".env") || path.starts_with(".certplan/"), "{path} was rewritten");
+    }
+    assert_eq!(changed.iter().filter(|p| p.ends_with(".env")).count(), changes.len(), "{changed:?}");
+
+    // The same override again: nothing to do. An edit of it: the flag files again.
+    let again = apply_with(&plan, &out, Some(&templates));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to do"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let source = std::fs::read_to_string(templates.join("flags.env")).expect("read");
+    std::fs::write(templates.join("flags.env"), format!("# edited\n{source}")).expect("write");
+    let edited = apply_with(&plan, &out, Some(&templates));
+    let stdout = String::from_utf8_lossy(&edited.stdout);
+    assert!(stdout.lines().filter(|l| l.starts_with("rewrite flags/")).count() == changes.len(), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| !l.starts_with("rewrite flags/") && !l.contains("artifact(s) changed")),
+        "{stdout}"
+    );
+}

@@ -38,6 +38,10 @@ fn compare(path: &str, old: &Value, new: &Value, parts: &mut Vec<String>) {
                 parts.push(format!("{name} reordered"));
             }
         }
+        _ if path == "template_override" => {
+            let template = |v: &Value| v.as_str().map_or_else(|| "embedded".to_string(), |s| format!("override {s}"));
+            parts.push(format!("template {} → {}", template(old), template(new)));
+        }
         _ => parts.push(format!("{} {} → {}", label(path), show(old), show(new))),
     }
 }

@@ -31,6 +31,19 @@ pub fn read_plan(path: &Path) -> Option<Loaded> {
 
 /// Compiles a plan, printing its diagnostics as text on stderr. `None` when
 /// it has errors (or warnings, when they are denied).
+/// The templates to render with: `--templates`, else the plan's `templates`
+/// (relative to the plan file), else the embedded ones.
+pub fn templates(tree: &super::TreeArgs, source: &str) -> Result<crate::render::Templates, String> {
+    let from_plan = || {
+        let dir = crate::plan::parse_plan(source).ok()?.templates?.into_inner();
+        Some(tree.plan.parent().unwrap_or(Path::new("")).join(dir))
+    };
+    match tree.templates.clone().or_else(from_plan) {
+        Some(dir) => crate::render::Templates::with_overrides(&dir).map_err(|e| e.to_string()),
+        None => Ok(crate::render::Templates::embedded()),
+    }
+}
+
 pub fn compile_and_report(loaded: &Loaded, deny_warnings: bool) -> Option<Compiled> {
     match compile(&loaded.source) {
         Ok(compiled) => {

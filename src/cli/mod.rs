@@ -137,6 +137,10 @@ pub struct TreeArgs {
     /// Issue a new key for this artifact (and reissue what it signs), e.g. `ca/kubernetes`.
     #[arg(long, value_name = "ID")]
     pub rotate: Vec<String>,
+    /// Templates that replace the embedded ones file by file (`flags.env`,
+    /// `kubeconfig.yaml`, ...); takes precedence over `templates` in the plan.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 /// Runs the command line.

@@ -8,7 +8,7 @@ use crate::pipeline::{clock, plan_changes};
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Plan, output directory, clock and rotations.
+    /// Plan, output directory, clock, rotations and templates.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// Text for people or JSON for programs.
@@ -32,9 +32,16 @@ pub fn run(args: &PlanArgs) -> u8 {
     let Some(loaded) = load::read_plan(&args.tree.plan) else {
         return 1;
     };
-    let Some(compiled) = load::compile_and_report(&loaded, false) else {
+    let Some(mut compiled) = load::compile_and_report(&loaded, false) else {
         return 1;
     };
+    match load::templates(&args.tree, &loaded.source) {
+        Ok(templates) => compiled.use_templates(&templates),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 1;
+        }
+    }
     let options = match options(&args.tree) {
         Ok(options) => options,
         Err(message) => {

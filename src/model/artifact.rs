@@ -121,6 +121,30 @@ impl Spec {
         }
     }
 
+    /// The template that renders it, for artifacts rendered from one.
+    pub fn template_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Kubeconfig(_) => Some("kubeconfig.yaml"),
+            Self::TokenFile(_) => Some("token.csv"),
+            Self::BootstrapToken(_) => Some("bootstrap-token-secret.yaml"),
+            Self::Flags(_) => Some("flags.env"),
+            Self::Manifest(manifest) => Some(manifest.template),
+            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) => None,
+        }
+    }
+
+    /// Records the override template that renders it (see `template_override`).
+    pub fn set_template_override(&mut self, stamp: Option<String>) {
+        match self {
+            Self::Kubeconfig(spec) => spec.template_override = stamp,
+            Self::TokenFile(spec) => spec.template_override = stamp,
+            Self::BootstrapToken(spec) => spec.template_override = stamp,
+            Self::Flags(spec) => spec.template_override = stamp,
+            Self::Manifest(spec) => spec.template_override = stamp,
+            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) => {}
+        }
+    }
+
     /// Whether issuing produces material for it (keys, certificates, tokens).
     pub fn has_material(&self) -> bool {
         matches!(self, Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) | Self::TokenFile(_) | Self::BootstrapToken(_))
@@ -251,6 +275,11 @@ pub struct KubeconfigSpec {
     pub user: String,
     /// How it authenticates.
     pub credential: Credential,
+    /// The digest of the override template that renders it (`NAME sha256:…`);
+    /// absent with the embedded templates. Part of the spec so that editing
+    /// an override rewrites exactly the files it renders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_override: Option<String>,
 }
 
 /// How a kubeconfig authenticates.
@@ -281,6 +310,11 @@ pub struct TokenFileSpec {
     pub uid: String,
     /// Its groups.
     pub groups: Vec<String>,
+    /// The digest of the override template that renders it (`NAME sha256:…`);
+    /// absent with the embedded templates. Part of the spec so that editing
+    /// an override rewrites exactly the files it renders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_override: Option<String>,
 }
 
 /// A bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and its Secret.
@@ -291,6 +325,11 @@ pub struct BootstrapTokenSpec {
     pub ttl: Duration,
     /// Its `auth-extra-groups`.
     pub groups: Vec<String>,
+    /// The digest of the override template that renders it (`NAME sha256:…`);
+    /// absent with the embedded templates. Part of the spec so that editing
+    /// an override rewrites exactly the files it renders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_override: Option<String>,
 }
 
 /// A component's flag file: variables of flags.
@@ -302,6 +341,11 @@ pub struct FlagFileSpec {
     pub host: String,
     /// Environment variables, each a list of flags.
     pub vars: Vec<FlagVar>,
+    /// The digest of the override template that renders it (`NAME sha256:…`);
+    /// absent with the embedded templates. Part of the spec so that editing
+    /// an override rewrites exactly the files it renders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_override: Option<String>,
 }
 
 /// One environment variable of a flag file.
@@ -327,6 +371,11 @@ pub struct ManifestSpec {
     pub template: &'static str,
     /// Values the template needs.
     pub values: Vec<(String, String)>,
+    /// The digest of the override template that renders it (`NAME sha256:…`);
+    /// absent with the embedded templates. Part of the spec so that editing
+    /// an override rewrites exactly the files it renders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_override: Option<String>,
 }
 
 /// Where one file of an artifact is written.

@@ -89,7 +89,7 @@ pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
 fn flag_file(component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
     Artifact {
         id: ArtifactId::new(&["flags", component, &host.name]),
-        spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars }),
+        spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
         files: Vec::new(),
         origin: None,
         spans: super::Spans::default(),

@@ -149,6 +149,21 @@ pub fn kubelet_serving_ca(hosts: &[Host], kubelet_server: &ArtifactId, signing: 
 }
 
 impl Model {
+    /// Stamps every rendered artifact with the digest of the override
+    /// template that renders it (`stamp(name)`, `None` for an embedded one).
+    /// Returns whether any artifact is rendered by an override.
+    pub fn stamp_templates(&mut self, stamp: impl Fn(&str) -> Option<String>) -> bool {
+        let mut any = false;
+        for artifact in &mut self.artifacts {
+            if let Some(name) = artifact.spec.template_name() {
+                let digest = stamp(name);
+                any |= digest.is_some();
+                artifact.spec.set_template_override(digest);
+            }
+        }
+        any
+    }
+
     /// The index of the artifact with an id.
     pub fn position(&self, id: &ArtifactId) -> Option<usize> {
         self.index.get(id).copied()

@@ -22,6 +22,19 @@ pub struct Compiled {
     pub warnings: Diagnostics,
 }
 
+impl Compiled {
+    /// Makes the templates part of what is compared: every artifact an
+    /// override template renders carries that template's digest, so editing
+    /// an override rewrites exactly its files (and `plan` says so).
+    pub fn use_templates(&mut self, templates: &crate::render::Templates) {
+        if self.model.stamp_templates(|name| templates.override_digest(name))
+            && let Ok(graph) = Graph::build(&self.model)
+        {
+            self.graph = graph;
+        }
+    }
+}
+
 /// Compiles plan text; on failure, every diagnostic found (warnings too).
 pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
     let plan = crate::plan::parse_plan(source).map_err(|d| Diagnostics(vec![d]))?;

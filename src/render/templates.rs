@@ -6,6 +6,8 @@
 //! in the plan) replaces embedded templates file by file.
 
 use std::collections::BTreeMap;
+
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 use minijinja::Environment;
@@ -71,6 +73,8 @@ pub struct Templates {
     env: Environment<'static>,
     /// The file each overridden template was read from, by template name.
     overridden: BTreeMap<String, PathBuf>,
+    /// `NAME sha256:HEX` of each overridden template's source, by name.
+    digests: BTreeMap<String, String>,
 }
 
 impl Templates {
@@ -84,7 +88,7 @@ impl Templates {
             // caught by the test suite, reported as a render error otherwise.
             let _ = env.add_template(name, source);
         }
-        Self { env, overridden: BTreeMap::new() }
+        Self { env, overridden: BTreeMap::new(), digests: BTreeMap::new() }
     }
 
     /// The embedded templates, each replaced by the file of the same name in
@@ -106,10 +110,19 @@ impl Templates {
                 return Err(RenderError::UnknownTemplate { path });
             }
             let source = std::fs::read_to_string(&path).map_err(unreadable)?;
+            // Twelve hex digits name a version of a template well enough.
+            let digest = hex::encode(&sha2::Sha256::digest(source.as_bytes())[..6]);
+            templates.digests.insert(name.clone(), format!("{name} sha256:{digest}"));
             templates.overridden.insert(name.clone(), path);
             templates.env.add_template_owned(name.clone(), source).map_err(|e| templates.describe(&name, &e))?;
         }
         Ok(templates)
+    }
+
+    /// `NAME sha256:HEX` when the template is overridden, `None` when it is
+    /// the embedded one.
+    pub fn override_digest(&self, name: &str) -> Option<String> {
+        self.digests.get(name).cloned()
     }
 
     /// Renders a template.

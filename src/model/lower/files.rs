@@ -54,6 +54,7 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
             ca: set_ca(context, "apiserver"),
             user: plan.user,
             credential: plan.credential,
+            template_override: None,
         }),
         files: plan.on.iter().map(|h| host_placement(h, layout.in_config(&file), FileRole::Kubeconfig)).collect(),
         origin: Some(cluster.apiserver_url_span.clone()),
@@ -153,6 +154,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
                 user: "kubelet-bootstrap".into(),
                 uid: "10001".into(),
                 groups: vec!["system:bootstrappers".into()],
+                template_override: None,
             }),
             files: masters
                 .iter()
@@ -170,6 +172,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
             spec: Spec::BootstrapToken(BootstrapTokenSpec {
                 ttl: cluster.token_ttl,
                 groups: cluster.token_groups.clone(),
+                template_override: None,
             }),
             files: vec![Placement {
                 host: None,
@@ -205,7 +208,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
 fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -> Artifact {
     Artifact {
         id: ArtifactId::new(&["manifest", name]),
-        spec: Spec::Manifest(ManifestSpec { template, values }),
+        spec: Spec::Manifest(ManifestSpec { template, values, template_override: None }),
         files: vec![Placement {
             host: None,
             path: format!("cluster/manifests/{name}.yaml"),
