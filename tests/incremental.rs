@@ -1048,3 +1048,59 @@ fn clock_in_renewal_window_renews_leaves_not_cas() {
     outcome.check(actions.is_empty(), || format!("certificates not renewed with their key: {actions:?}"));
     outcome.finish();
 }
+
+/// A tree whose state is gone (an apply killed before it wrote its state, or
+/// CA keys brought from elsewhere): every CA keeps the key it finds, the
+/// leaves are issued from it, and the next run has nothing to do.
+#[test]
+fn ca_keys_without_state_are_adopted_never_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(dir.path(), &kubeadm());
+    let out = dir.path().join("out");
+    apply_ok(&plan, &out, T0, &[]);
+    let ca_keys = ["cluster/pki/ca.key", "cluster/pki/etcd/ca.key", "cluster/pki/front-proxy-ca.key"];
+    let before: Vec<Vec<u8>> = ca_keys.iter().map(|k| std::fs::read(out.join(k)).expect("CA key")).collect();
+    std::fs::remove_file(out.join(STATE)).expect("remove state");
+
+    let (code, planned) = plan_json(&plan, &out, T0, &[]);
+    assert_eq!(code, 2);
+    let adopted: BTreeSet<String> = planned.iter().filter(|p| p.action == "adopt").map(|p| p.id.clone()).collect();
+    assert_eq!(adopted, set_of(&["ca/etcd", "ca/front-proxy", "ca/kubernetes"]), "{planned:#?}");
+    for p in planned.iter().filter(|p| p.action == "adopt") {
+        assert!(!p.new_key, "{p:?}");
+        assert!(!p.writes.iter().any(|w| ca_keys.contains(&w.as_str())), "{} rewrites a CA key: {:?}", p.id, p.writes);
+    }
+
+    apply_ok(&plan, &out, T0, &[]);
+    for (key, bytes) in ca_keys.iter().zip(&before) {
+        assert_eq!(&std::fs::read(out.join(key)).expect("CA key"), bytes, "{key} changed");
+    }
+    let (code, planned) = plan_json(&plan, &out, T0, &[]);
+    assert_eq!((code, planned.len()), (0, 0), "not converged: {planned:#?}");
+    let verify = run("verify", &plan, &out, T0, &[], &[]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+}
+
+/// A CA key file certplan cannot use (garbage, or a key of another
+/// algorithm) is refused with its path, and nothing but the lock is written.
+#[test]
+fn an_unusable_ca_key_without_state_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(dir.path(), &kubeadm());
+    // The plan asks for ECDSA P-256; an Ed25519 key is a real key of another kind.
+    let ed25519 = std::process::Command::new("openssl").args(["genpkey", "-algorithm", "ed25519"]).output();
+    let ed25519 = ed25519.ok().filter(|o| o.status.success()).map(|o| o.stdout).expect("openssl genpkey ed25519");
+    for (name, content) in [("garbage", b"not a key\n".to_vec()), ("ed25519", ed25519)] {
+        let out = dir.path().join(name);
+        std::fs::create_dir_all(out.join("cluster/pki")).expect("mkdir");
+        std::fs::write(out.join("cluster/pki/ca.key"), &content).expect("write key");
+        let before = snapshot(&out);
+        let output = run("apply", &plan, &out, T0, &[], &[]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains("cluster/pki/ca.key") && stderr.contains("--rotate ca/kubernetes"), "{name}: {stderr}");
+        let mut after = snapshot(&out);
+        after.remove(LOCK);
+        assert_eq!(after, before, "{name}: the tree changed");
+    }
+}

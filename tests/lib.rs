@@ -14,3 +14,4 @@ mod kubectl_client;
 mod openssl_verify;
 mod pki_structure;
 mod tls_handshake;
+mod safety;

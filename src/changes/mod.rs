@@ -23,6 +23,10 @@ use crate::state::{ArtifactState, State};
 pub enum Action {
     /// New: generate and write it.
     Create,
+    /// A CA no state records whose key is already in the tree (an apply
+    /// killed before it wrote its state, or a CA brought from elsewhere):
+    /// issue its certificate with that key, never replacing the key.
+    Adopt,
     /// Its content changed: issue it again (keeping its key when allowed).
     Reissue,
     /// In its renewal window: issue it again with the same key.
@@ -42,6 +46,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Create => "create",
+            Self::Adopt => "adopt",
             Self::Reissue => "reissue",
             Self::Renew => "renew",
             Self::Rewrite => "rewrite",
@@ -105,15 +110,17 @@ pub enum ChangeError {
         /// The key file.
         path: String,
     },
-    /// A CA key exists on disk that the state does not know.
+    /// A CA key in the tree that no state records and certplan cannot use.
     #[error(
-        "`{path}` already holds a CA key that no certplan state records; certplan will not overwrite it: move it away, or run with `--rotate {id}`"
+        "`{path}` holds a key certplan cannot adopt for `{id}` ({reason}); certplan will not overwrite it: move it away, or run with `--rotate {id}`"
     )]
-    CaKeyExists {
+    CaKeyUnusable {
         /// The CA.
         id: ArtifactId,
         /// The key file.
         path: String,
+        /// Why it cannot be used.
+        reason: String,
     },
     /// `--rotate` names an id the plan does not have.
     #[error("`--rotate {0}` names no artifact of the plan")]
@@ -175,10 +182,18 @@ impl Decider<'_> {
         let is_ca = matches!(artifact.spec, Spec::Ca(_));
         let Some(recorded) = recorded else {
             if is_ca && !rotate {
-                for file in artifact.files.iter().filter(|f| f.role == FileRole::Key) {
-                    if self.disk.exists(&file.path) {
-                        return Err(ChangeError::CaKeyExists { id: id.clone(), path: file.path.clone() });
-                    }
+                // Never replace a CA key: take it over and write only what is missing.
+                let keys: Vec<&String> = artifact
+                    .files
+                    .iter()
+                    .filter(|f| f.role == FileRole::Key && self.disk.exists(&f.path))
+                    .map(|f| &f.path)
+                    .collect();
+                if let Some(first) = keys.first() {
+                    let reason = format!("its key is already at `{first}` but no state records it: keeping that key");
+                    let writes = paths.iter().filter(|p| !keys.contains(p)).cloned().collect();
+                    self.push(i, Action::Adopt, reason, false, writes, Vec::new());
+                    return Ok(());
                 }
             }
             self.push(i, Action::Create, "new in the plan".into(), true, paths, Vec::new());
@@ -187,10 +202,12 @@ impl Decider<'_> {
         let placed: HashSet<&str> = paths.iter().map(String::as_str).collect();
         let removes: Vec<String> = recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect();
         // Serialising the spec is only needed when the fingerprint moved.
-        let spec = (recorded.fingerprint != fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
+        let spec =
+            (recorded.fingerprint != fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
         let recorded_spec: Option<serde_json::Value> =
             spec.as_ref().map(|_| serde_json::from_str(recorded.spec.get()).unwrap_or_default());
-        let spec_change = spec.as_ref().zip(recorded_spec.as_ref()).and_then(|(new, old)| reason::spec_difference(old, new));
+        let spec_change =
+            spec.as_ref().zip(recorded_spec.as_ref()).and_then(|(new, old)| reason::spec_difference(old, new));
         let has_material = artifact.spec.has_material();
         if rotate {
             self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths, removes);
@@ -333,7 +350,7 @@ impl Decider<'_> {
         let artifact = &self.model.artifacts[i];
         let material = artifact.spec.has_material();
         let new_key = material && (new_key || action == Action::Create);
-        if material && matches!(action, Action::Create | Action::Reissue | Action::Renew) {
+        if material && matches!(action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew) {
             self.new_content.insert(artifact.id.clone());
         }
         if material && artifact.spec.is_token() && new_key {

@@ -183,6 +183,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Outpu
     {
         return Err(OutputError::NotADirectory(path.to_path_buf()));
     }
+    // A run killed while writing here left its temporary file behind.
+    remove_stale_temporaries(dir)?;
     let mut temp =
         tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(io("create a temporary file in", dir))?;
     temp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", temp.path()))?;

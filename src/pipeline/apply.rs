@@ -12,7 +12,7 @@ use super::Compiled;
 use super::material;
 use crate::changes::{self, Action, Change, ChangeError, Disk, Options};
 use crate::issue::{self, IssueError, Keep, Material};
-use crate::model::ArtifactId;
+use crate::model::{ArtifactId, FileRole};
 use crate::output::{self, OutputError};
 use crate::render::{self, RenderError, Templates};
 use crate::state::{ArtifactState, CertState, STATE_PATH, State, StateError};
@@ -69,7 +69,7 @@ pub fn apply(
     }
     let regenerate: HashSet<usize> = changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew))
+        .filter(|c| matches!(c.action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew))
         .filter_map(|c| c.index)
         .filter(|&i| {
             let spec = &model.artifacts[i].spec;
@@ -84,7 +84,9 @@ pub fn apply(
         };
         let artifact = &model.artifacts[i];
         let recorded = state.artifacts.get(artifact.id.as_str());
-        if !change.new_key
+        if change.action == Action::Adopt {
+            keep.keys.insert(artifact.id.clone(), material::adopt_key(artifact, &disk)?);
+        } else if !change.new_key
             && let Some(recorded) = recorded
         {
             if artifact.spec.is_token() {
@@ -176,6 +178,15 @@ fn update_state(
         for path in &change.writes {
             if let Some(file) = written.get(path.as_str()) {
                 recorded_files.insert(path.clone(), disk.record(path, &file.contents, file.role));
+            }
+        }
+        // An adopted key stays where it was found; record what it holds.
+        if change.action == Action::Adopt
+            && let Some(Material::Cert(issued)) = materials.get(&artifact.id)
+        {
+            for file in artifact.files.iter().filter(|f| f.role == FileRole::Key && !change.writes.contains(&f.path)) {
+                let pem = issued.key.pem.expose().as_bytes();
+                recorded_files.insert(file.path.clone(), disk.record(&file.path, pem, FileRole::Key));
             }
         }
         let cert = match materials.get(&artifact.id) {

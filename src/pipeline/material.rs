@@ -5,9 +5,10 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::changes::Disk;
+use crate::changes::{ChangeError, Disk};
 use crate::issue::{Issued, KeyMaterial, Material, Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{Artifact, FileRole, Spec};
+use crate::plan::KeyAlgorithm;
 use crate::state::ArtifactState;
 
 /// The material of a recorded artifact, if intact copies exist.
@@ -51,6 +52,63 @@ pub fn load_key(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> O
         Material::Cert(issued) => Some(issued.key),
         Material::KeyPair(key) => Some(key),
         Material::Token { .. } => None,
+    }
+}
+
+/// The key of a CA that no state records, read from the first of its key
+/// files in the tree, so that the CA keeps it ([`Action::Adopt`]). It must
+/// be a regular file holding a private key of the plan's algorithm.
+///
+/// [`Action::Adopt`]: crate::changes::Action::Adopt
+pub fn adopt_key(artifact: &Artifact, disk: &Disk) -> Result<KeyMaterial, ChangeError> {
+    let Some(cert) = artifact.spec.cert() else {
+        return Err(unusable(artifact, "", "not a certificate authority".into()));
+    };
+    let Some(file) = artifact.files.iter().find(|f| f.role == FileRole::Key && disk.exists(&f.path)) else {
+        return Err(unusable(artifact, "", "no key file".into()));
+    };
+    let path = disk.path(&file.path);
+    let metadata = std::fs::symlink_metadata(&path).map_err(|e| unusable(artifact, &file.path, e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(unusable(artifact, &file.path, "not a regular file".into()));
+    }
+    let pem = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| unusable(artifact, &file.path, "unreadable".into()))?;
+    let pair = rcgen::KeyPair::from_pem(&pem)
+        .map_err(|_| unusable(artifact, &file.path, "not a PEM private key certplan can read".into()))?;
+    if !same_algorithm(cert.key, &pair) {
+        return Err(unusable(
+            artifact,
+            &file.path,
+            format!("not a {} key, which the plan asks for", cert.key.as_str()),
+        ));
+    }
+    Ok(KeyMaterial::from_disk(cert.key, Secret::new(pem), String::new()))
+}
+
+fn unusable(artifact: &Artifact, path: &str, reason: String) -> ChangeError {
+    ChangeError::CaKeyUnusable { id: artifact.id.clone(), path: path.to_string(), reason }
+}
+
+/// Whether a parsed key is of the algorithm the plan names (RSA by modulus
+/// size, read from the length of its PKCS#1 public key: 270, 398 or 526 bytes).
+fn same_algorithm(algorithm: KeyAlgorithm, pair: &rcgen::KeyPair) -> bool {
+    let rsa_bits = || match pair.public_key_raw().len() {
+        0..=290 => 2048,
+        291..=410 => 3072,
+        _ => 4096,
+    };
+    let found = pair.algorithm();
+    match algorithm {
+        KeyAlgorithm::Rsa1024 => false,
+        KeyAlgorithm::Rsa2048 => found == &rcgen::PKCS_RSA_SHA256 && rsa_bits() == 2048,
+        KeyAlgorithm::Rsa3072 => found == &rcgen::PKCS_RSA_SHA256 && rsa_bits() == 3072,
+        KeyAlgorithm::Rsa4096 => found == &rcgen::PKCS_RSA_SHA256 && rsa_bits() == 4096,
+        KeyAlgorithm::EcdsaP256 => found == &rcgen::PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => found == &rcgen::PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Ed25519 => found == &rcgen::PKCS_ED25519,
     }
 }
 
