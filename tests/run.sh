@@ -72,5 +72,23 @@ fi
 
 echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p')" >&2
 
+# Build the user guide. The book tests in the suite run its examples, but
+# only mdbook notices a page that SUMMARY.md links and nobody wrote
+# (create-missing = false makes that an error, not a blank page). mdbook
+# comes from crates.io, pinned so every machine renders the same book;
+# `cargo install` puts it in ~/.cargo/bin, so only the first run pays for
+# the build (about eight minutes on two cores), later runs find it.
+mdbook_version=0.5.4
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+[[ :$PATH: == *":$cargo_bin:"* ]] || PATH="$PATH:$cargo_bin"
+if ! have mdbook; then
+    echo "tests/run.sh: installing mdbook $mdbook_version with cargo (once; several minutes)" >&2
+    cargo install mdbook --locked --version "$mdbook_version"
+fi
+# Outside the repository, so the build leaves nothing to commit.
+book_out="${TMPDIR:-/tmp}/certplan-book"
+mdbook build book -d "$book_out"
+echo "tests/run.sh: $(mdbook --version) built the book into $book_out" >&2
+
 # --no-fail-fast: report every failing test binary, not only the first.
 exec cargo test --locked --all-targets --no-fail-fast -- --include-ignored "$@"
