@@ -13,5 +13,5 @@ mod incremental;
 mod kubectl_client;
 mod openssl_verify;
 mod pki_structure;
-mod tls_handshake;
 mod safety;
+mod tls_handshake;

@@ -90,5 +90,9 @@ book_out="${TMPDIR:-/tmp}/certplan-book"
 mdbook build book -d "$book_out"
 echo "tests/run.sh: $(mdbook --version) built the book into $book_out" >&2
 
+# Style is part of the suite: formatting and every clippy lint, denied.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
 # --no-fail-fast: report every failing test binary, not only the first.
 exec cargo test --locked --all-targets --no-fail-fast -- --include-ignored "$@"
