@@ -8,6 +8,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fd::OwnedFd;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use rayon::prelude::*;
@@ -41,10 +43,32 @@ impl Disk {
     /// A view of `root` with the status of every file the state records
     /// looked up at once, across cores: on an unchanged tree this is all the
     /// disk work a run does.
+    ///
+    /// Files are looked up directory by directory, relative to a handle on
+    /// their directory, so the kernel walks each directory's path once and
+    /// not once per file.
     pub fn with_statuses(root: &Path, state: &State) -> Self {
         let mut disk = Self::new(root);
-        let files: Vec<(&String, &FileState)> = state.artifacts.values().flat_map(|a| a.files.iter()).collect();
-        disk.known = files.par_iter().map(|(path, recorded)| ((*path).clone(), disk.look(path, recorded))).collect();
+        let mut by_dir: HashMap<&str, Vec<(&String, &FileState)>> = HashMap::new();
+        for (path, recorded) in state.artifacts.values().flat_map(|a| a.files.iter()) {
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            by_dir.entry(dir).or_default().push((path, recorded));
+        }
+        let dirs: Vec<(&str, Vec<(&String, &FileState)>)> = by_dir.into_iter().collect();
+        disk.known = dirs
+            .par_iter()
+            .flat_map_iter(|(dir, files)| {
+                let handle = open_dir(&disk.path(dir));
+                let disk = &disk;
+                files.iter().map(move |(path, recorded)| {
+                    let status = match &handle {
+                        Some(handle) => disk.look_in(handle, path, recorded),
+                        None => disk.look(path, recorded),
+                    };
+                    ((*path).clone(), status)
+                })
+            })
+            .collect();
         disk
     }
 
@@ -66,6 +90,22 @@ impl Disk {
         }
     }
 
+    /// [`Self::look`] for a file in the directory `handle` stands for.
+    fn look_in(&self, handle: &OwnedFd, relative: &str, recorded: &FileState) -> FileStatus {
+        let name = relative.rsplit_once('/').map_or(relative, |(_, name)| name);
+        let Ok(stat) = rustix::fs::statat(handle, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            return FileStatus::Missing;
+        };
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return FileStatus::Changed;
+        }
+        let mtime_ns = i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
+        if u64::try_from(stat.st_size).ok() == Some(recorded.size) && mtime_ns == recorded.mtime_ns {
+            return FileStatus::Intact;
+        }
+        self.hash_status(relative, recorded)
+    }
+
     fn look(&self, relative: &str, recorded: &FileState) -> FileStatus {
         let path = self.path(relative);
         let Ok(meta) = fs::symlink_metadata(&path) else {
@@ -77,7 +117,12 @@ impl Disk {
         if meta.len() == recorded.size && mtime_ns(&meta) == recorded.mtime_ns {
             return FileStatus::Intact;
         }
-        match crate::output::read_regular(&path) {
+        self.hash_status(relative, recorded)
+    }
+
+    /// The status of a file whose size or mtime moved: its content decides.
+    fn hash_status(&self, relative: &str, recorded: &FileState) -> FileStatus {
+        match crate::output::read_regular(&self.path(relative)) {
             Some(bytes) if sha256_hex(&bytes) == recorded.sha256 => FileStatus::Intact,
             Some(_) => FileStatus::Changed,
             None => FileStatus::Missing,
@@ -102,6 +147,13 @@ impl Disk {
             mtime_ns: meta.as_ref().map_or(0, mtime_ns),
         }
     }
+}
+
+/// A handle on a directory for looking up the files in it; `None` when it
+/// cannot be opened (gone, not a directory), and its files are looked up
+/// one by one.
+fn open_dir(path: &Path) -> Option<OwnedFd> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i128 {

@@ -2,7 +2,7 @@
 //! plan requires in the output tree. Nothing is written on any error.
 
 use super::{TreeArgs, global, load, plan};
-use crate::pipeline::apply;
+use crate::pipeline::{Tree, apply};
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -17,8 +17,19 @@ pub fn run(args: &ApplyArgs) -> u8 {
     let Some(loaded) = load::read_plan(&args.tree.plan) else {
         return 1;
     };
-    let Some(mut compiled) = load::compile_and_report(&loaded, false) else {
+    // The tree is locked and read while the plan compiles; reading it
+    // creates nothing, so a plan with errors still writes nothing.
+    let (compiled, tree) =
+        rayon::join(|| load::compile_and_report(&loaded, false), || Tree::lock_existing(&args.tree.out));
+    let Some(mut compiled) = compiled else {
         return 1;
+    };
+    let tree = match tree {
+        Ok(tree) => tree,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 1;
+        }
     };
     let options = match plan::options(&args.tree) {
         Ok(options) => options,
@@ -27,7 +38,7 @@ pub fn run(args: &ApplyArgs) -> u8 {
             return 1;
         }
     };
-    let templates = match load::templates(&args.tree, &loaded.source) {
+    let templates = match load::templates(&args.tree, &compiled.model) {
         Ok(templates) => templates,
         Err(message) => {
             eprintln!("error: {message}");
@@ -35,7 +46,9 @@ pub fn run(args: &ApplyArgs) -> u8 {
         }
     };
     compiled.use_templates(&templates);
-    match apply(&compiled, &args.tree.out, &options, &templates) {
+    let result = apply(&compiled, &args.tree.out, tree, &options, &templates);
+    load::release(compiled);
+    match result {
         Ok(report) => {
             if !global::quiet() {
                 plan::print_changes(&report.changes, true);

@@ -35,7 +35,9 @@ pub fn run(args: &CheckArgs) -> u8 {
         Ok(compiled) => {
             let failed = args.deny.is_some() && !compiled.warnings.0.is_empty();
             verbose_summary = Some(summary(&compiled.model));
-            (compiled.warnings.0, failed)
+            let warnings = compiled.warnings.0.clone();
+            load::release(compiled);
+            (warnings, failed)
         }
         Err(diagnostics) => (diagnostics.0, true),
     };

@@ -3,7 +3,7 @@
 use super::{Format, TreeArgs, load};
 use crate::changes::{Change, Options};
 use crate::model::ArtifactId;
-use crate::pipeline::{clock, plan_changes};
+use crate::pipeline::{Tree, clock, plan_changes};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -32,10 +32,12 @@ pub fn run(args: &PlanArgs) -> u8 {
     let Some(loaded) = load::read_plan(&args.tree.plan) else {
         return 1;
     };
-    let Some(mut compiled) = load::compile_and_report(&loaded, false) else {
+    // The tree is read while the plan compiles.
+    let (compiled, tree) = rayon::join(|| load::compile_and_report(&loaded, false), || Tree::read(&args.tree.out));
+    let Some(mut compiled) = compiled else {
         return 1;
     };
-    match load::templates(&args.tree, &loaded.source) {
+    match load::templates(&args.tree, &compiled.model) {
         Ok(templates) => compiled.use_templates(&templates),
         Err(message) => {
             eprintln!("error: {message}");
@@ -49,7 +51,9 @@ pub fn run(args: &PlanArgs) -> u8 {
             return 1;
         }
     };
-    let changes = match plan_changes(&compiled, &args.tree.out, &options) {
+    let changes = tree.and_then(|tree| plan_changes(&compiled, &tree, &options));
+    load::release(compiled);
+    let changes = match changes {
         Ok(changes) => changes,
         Err(error) => {
             eprintln!("error: {error}");

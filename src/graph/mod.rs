@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::model::{ArtifactId, Model};
@@ -62,11 +63,21 @@ impl Graph {
             .into_iter()
             .map(|n| dag[n])
             .collect();
+        // An artifact's own spec is hashed on its own, across cores; only
+        // folding in the inputs' fingerprints must follow the order.
+        let mut spec_hashers: Vec<Option<Sha256>> = model
+            .artifacts
+            .par_iter()
+            .map_init(Vec::new, |buffer, artifact| {
+                buffer.clear();
+                serde_json::to_writer(&mut *buffer, &artifact.spec).ok()?;
+                Some(Sha256::new_with_prefix(buffer.as_slice()))
+            })
+            .collect();
         let mut fingerprints = vec![String::new(); model.artifacts.len()];
         for &i in &order {
             let artifact = &model.artifacts[i];
-            let mut hasher = Sha256::new();
-            hasher.update(serde_json::to_vec(&artifact.spec).unwrap_or_default());
+            let mut hasher = spec_hashers[i].take().unwrap_or_default();
             for input in artifact.spec.inputs() {
                 if input != artifact.id {
                     hasher.update(fingerprints[dag[index[&input]]].as_bytes());

@@ -54,44 +54,34 @@ impl Paths<'_> {
     }
 }
 
-/// Builds every flag file.
+/// Builds every flag file, placed in its host's config directory.
 pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
     let mut out = Vec::new();
     for host in &paths.context.hosts {
+        let mut add = |component: &'static str, vars: Vec<FlagVar>| out.push(flag_file(paths, component, host, vars));
         if host.has(Role::Etcd) {
-            out.push(flag_file("etcd", host, vec![etcd_tls(paths, host), etcd_cluster(paths, host)]));
+            add("etcd", vec![etcd_tls(paths, host), etcd_cluster(paths, host)]);
         }
         if host.has(Role::ControlPlane) {
-            out.push(flag_file("kube-apiserver", host, vec![apiserver(paths, host)]));
-            out.push(flag_file("kube-controller-manager", host, vec![controller_manager(paths, host)]));
-            out.push(flag_file("kube-scheduler", host, vec![scheduler(paths, host)]));
+            add("kube-apiserver", vec![apiserver(paths, host)]);
+            add("kube-controller-manager", vec![controller_manager(paths, host)]);
+            add("kube-scheduler", vec![scheduler(paths, host)]);
         }
         if host.has(Role::Worker) {
-            out.push(flag_file("kubelet", host, vec![kubelet(paths, host)]));
-            out.push(flag_file("kube-proxy", host, vec![kube_proxy(paths, host)]));
-        }
-    }
-    let layout = &paths.context.layout;
-    for artifact in &mut out {
-        let Spec::Flags(spec) = &artifact.spec else {
-            continue;
-        };
-        let host = paths.context.hosts.iter().find(|h| h.name == spec.host);
-        if let Some(host) = host {
-            let file = layout.in_config(&format!("{}.env", spec.component));
-            artifact.files = vec![super::lower::host_placement(host, file, FileRole::Flags)];
-            artifact.origin = Some(host.span.clone());
+            add("kubelet", vec![kubelet(paths, host)]);
+            add("kube-proxy", vec![kube_proxy(paths, host)]);
         }
     }
     out
 }
 
-fn flag_file(component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
+fn flag_file(paths: &Paths<'_>, component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
+    let file = paths.context.layout.in_config(&format!("{component}.env"));
     Artifact {
         id: ArtifactId::new(&["flags", component, &host.name]),
         spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
-        files: Vec::new(),
-        origin: None,
+        files: vec![super::lower::host_placement(host, file, FileRole::Flags)],
+        origin: Some(host.span.clone()),
         spans: super::Spans::default(),
     }
 }

@@ -48,6 +48,9 @@ pub struct Model {
     pub artifacts: Vec<Artifact>,
     /// Warning rules the plan allows (`[[allow]]`).
     pub allowed: Vec<String>,
+    /// The plan's template directory (`templates = "..."`), as written:
+    /// relative to the plan file.
+    pub templates: Option<String>,
     /// Index of `artifacts` by id.
     pub index: std::collections::HashMap<ArtifactId, usize>,
 }

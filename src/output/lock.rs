@@ -22,6 +22,8 @@ impl TreeLock {
     /// another process holds it.
     pub fn acquire(out: &Path) -> Result<Self, OutputError> {
         super::ensure_root(out)?;
+        let path = out.join(LOCK_PATH);
+        let existed = fs::symlink_metadata(&path).is_ok();
         let dir = out.join(".certplan");
         if fs::symlink_metadata(&dir).is_err() {
             fs::create_dir(&dir).map_err(|source| OutputError::Io { action: "create", path: dir.clone(), source })?;
@@ -31,8 +33,6 @@ impl TreeLock {
                 source,
             })?;
         }
-        let path = out.join(LOCK_PATH);
-        let existed = fs::symlink_metadata(&path).is_ok();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -47,15 +47,35 @@ impl TreeLock {
                 source,
             })?;
         }
+        Self::take(file, out, &path)
+    }
+
+    /// Takes the lock of a tree that already has a lock file, creating and
+    /// writing nothing; `None` when there is no lock file (a new tree).
+    pub fn acquire_existing(out: &Path) -> Result<Option<Self>, OutputError> {
+        let path = out.join(LOCK_PATH);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            _ => return Ok(None),
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|source| OutputError::Io { action: "open the lock", path: path.clone(), source })?;
+        Self::take(file, out, &path).map(Some)
+    }
+
+    fn take(file: File, out: &Path, path: &Path) -> Result<Self, OutputError> {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder =
                     holder_pid(&file).map_or_else(|| "another process".to_string(), |pid| format!("process {pid}"));
                 eprintln!("waiting: {holder} is applying to `{}` (lock `{}`)", out.display(), path.display());
-                file.lock().map_err(|source| lock_error(&path, source))?;
+                file.lock().map_err(|source| lock_error(path, source))?;
             }
-            Err(TryLockError::Error(source)) => return Err(lock_error(&path, source)),
+            Err(TryLockError::Error(source)) => return Err(lock_error(path, source)),
         }
         Ok(Self { _file: file })
     }

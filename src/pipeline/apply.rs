@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Compiled;
 use super::material;
+use super::tree::Tree;
 use crate::changes::{self, Action, Change, ChangeError, Disk, Options};
 use crate::issue::{self, IssueError, Keep, Material};
 use crate::model::{ArtifactId, FileRole};
@@ -45,23 +46,28 @@ pub struct ApplyReport {
     pub changes: Vec<Change>,
 }
 
-/// Decides the changes an apply would make, reading the tree but writing nothing.
-pub fn plan_changes(compiled: &Compiled, out: &Path, options: &Options) -> Result<Vec<Change>, ApplyError> {
-    let state = State::load(out)?;
-    let disk = Disk::with_statuses(out, &state);
-    Ok(changes::decide(&compiled.model, &compiled.graph, &state, &disk, options)?)
+/// Decides the changes an apply would make to a tree read with
+/// [`Tree::read`], writing nothing.
+pub fn plan_changes(compiled: &Compiled, tree: &Tree, options: &Options) -> Result<Vec<Change>, ApplyError> {
+    Ok(changes::decide(&compiled.model, &compiled.graph, &tree.state, &tree.disk, options)?)
 }
 
-/// Applies a compiled plan to the output tree.
+/// Applies a compiled plan to the output tree. `tree` is the tree read
+/// under its lock ([`Tree::lock_existing`], while the plan compiled); when
+/// it is `None` the tree is locked and read here.
 pub fn apply(
     compiled: &Compiled,
     out: &Path,
+    tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
 ) -> Result<ApplyReport, ApplyError> {
-    let _lock = output::TreeLock::acquire(out)?;
-    let mut state = State::load(out)?;
-    let disk = Disk::with_statuses(out, &state);
+    let tree = match tree.filter(Tree::is_locked) {
+        Some(tree) => tree,
+        None => Tree::lock(out)?,
+    };
+    // `_lock` holds the tree until the state is written.
+    let Tree { mut state, disk, lock: _lock } = tree;
     let model = &compiled.model;
     let changes = changes::decide(model, &compiled.graph, &state, &disk, options)?;
     if changes.is_empty() {

@@ -4,8 +4,10 @@
 
 mod apply;
 mod material;
+mod tree;
 
 pub use apply::{ApplyError, ApplyReport, apply, clock, plan_changes};
+pub use tree::Tree;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::Graph;

@@ -39,6 +39,7 @@ pub fn build(context: Context) -> Model {
         set_cas,
         artifacts,
         allowed: context.allowed,
+        templates: context.templates,
         index,
     }
 }

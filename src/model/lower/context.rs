@@ -24,6 +24,7 @@ pub struct Context {
     pub users: Vec<UserConfig>,
     pub identities: BTreeMap<&'static str, IdentityConfig>,
     pub allowed: Vec<String>,
+    pub templates: Option<String>,
 }
 
 /// A subject override of a built-in identity.
@@ -98,7 +99,8 @@ pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context
     let users = resolve_users(plan, diagnostics);
     let identities = resolve_identities(plan, diagnostics);
     let allowed = resolve_allowed(plan, diagnostics);
-    Some(Context { cluster: cluster?, layout, hosts, base_subject, cas, sets, users, identities, allowed })
+    let templates = plan.templates.as_ref().map(|dir| dir.get_ref().clone());
+    Some(Context { cluster: cluster?, layout, hosts, base_subject, cas, sets, users, identities, allowed, templates })
 }
 
 fn resolve_allowed(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
