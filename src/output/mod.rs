@@ -3,10 +3,10 @@
 //! and renamed into place; directories get modes that do not depend on the
 //! umask (0700 where they hold a secret).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 mod lock;
@@ -64,51 +64,113 @@ pub fn safe_relative(path: &str) -> Result<&Path, OutputError> {
     }
 }
 
-/// Writes files under `out`, creating directories with the right modes.
+/// Writes files under `out`, creating directories with the right modes, and
+/// returns the modification time of each file written (nanoseconds since
+/// the epoch, in the order of `files`), read from the open file, for the
+/// state.
 ///
 /// Every file is first written in full to a temporary file beside its final
 /// path, then the file system is flushed once (`syncfs`), then every file is
 /// renamed into place and the file system flushed again. A crash at any
 /// moment leaves each final path with either its old or its new content,
 /// and costs two flushes instead of one per file.
-pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<(), OutputError> {
-    let mut dir_modes: BTreeMap<PathBuf, u32> = BTreeMap::new();
+pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<Vec<i128>, OutputError> {
+    // Absolute paths spare the temporary-file library a `getcwd` per file.
+    let out = &std::path::absolute(out).map_err(io("resolve", out))?;
+    // Directories by their relative path, which `safe_relative` checked is
+    // plain `/`-separated names.
+    let mut dir_modes: HashMap<&str, u32> = HashMap::new();
     for file in files {
-        let relative = safe_relative(&file.path)?;
-        let mut dir = relative.parent();
+        safe_relative(&file.path)?;
+        let mut dir = parent_of(&file.path);
         let mut direct = true;
-        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
-            let entry = dir_modes.entry(d.to_path_buf()).or_insert(0o755);
+        while let Some(d) = dir {
+            let entry = dir_modes.entry(d).or_insert(0o755);
             if direct && file.role.is_secret() {
                 *entry = 0o700;
             }
             direct = false;
-            dir = d.parent();
+            dir = parent_of(d);
         }
     }
     ensure_root(out)?;
-    for (dir, mode) in &dir_modes {
-        ensure_dir(&out.join(dir), Some(*mode))?;
-        remove_stale_temporaries(&out.join(dir))?;
-    }
-    let staged: Vec<(tempfile::TempPath, PathBuf)> = files
+    let created = make_dirs(out, &dir_modes)?;
+    let staged: Vec<(tempfile::TempPath, PathBuf, i128)> = files
         .par_iter()
         .map(|file| {
-            let path = out.join(safe_relative(&file.path)?);
-            Ok((stage(&path, &file.contents, file.mode)?, path))
+            let relative = safe_relative(&file.path)?;
+            // Nothing can be in the way in a directory made just now.
+            let fresh = parent_of(&file.path).is_some_and(|dir| created.contains(dir));
+            let path = out.join(relative);
+            let (temp, mtime_ns) = stage(&path, &file.contents, file.mode, fresh)?;
+            Ok((temp, path, mtime_ns))
         })
         .collect::<Result<_, OutputError>>()?;
     flush_file_system(out)?;
-    for (temp, path) in staged {
-        temp.persist(&path).map_err(|e| io("rename into", &path)(e.error))?;
-    }
-    flush_file_system(out)
+    let mtimes = staged
+        .into_par_iter()
+        .map(|(temp, path, mtime_ns)| {
+            temp.persist(&path).map_err(|e| io("rename into", &path)(e.error))?;
+            Ok(mtime_ns)
+        })
+        .collect::<Result<_, OutputError>>()?;
+    flush_file_system(out)?;
+    Ok(mtimes)
 }
 
-/// Writes `contents` to a new temporary file in the directory of `path`.
-fn stage(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::TempPath, OutputError> {
+/// Makes every directory (relative to `out`) with its mode, parents before
+/// children and the directories of one depth across cores; returns the ones
+/// that did not exist before.
+fn make_dirs<'a>(out: &Path, dir_modes: &HashMap<&'a str, u32>) -> Result<HashSet<&'a str>, OutputError> {
+    let mut by_depth: BTreeMap<usize, Vec<(&'a str, u32)>> = BTreeMap::new();
+    for (&dir, &mode) in dir_modes {
+        by_depth.entry(dir.matches('/').count()).or_default().push((dir, mode));
+    }
+    let mut created = HashSet::new();
+    for dirs in by_depth.values() {
+        let fresh: Vec<Option<&str>> = dirs
+            .par_iter()
+            .map(|&(dir, mode)| Ok(make_dir(&out.join(dir), mode)?.then_some(dir)))
+            .collect::<Result<_, OutputError>>()?;
+        created.extend(fresh.into_iter().flatten());
+    }
+    Ok(created)
+}
+
+/// The directory part of a relative `/`-separated path, if it has one.
+fn parent_of(path: &str) -> Option<&str> {
+    path.rsplit_once('/').map(|(dir, _)| dir)
+}
+
+/// Makes one directory whose parent exists, with `mode`; an existing one
+/// gets the mode and loses the temporary files a killed run left in it.
+/// Whether it is new.
+fn make_dir(path: &Path, mode: u32) -> Result<bool, OutputError> {
+    let fresh = match fs::create_dir(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(io("create the directory", path)(e)),
+    };
+    if !fresh {
+        let meta = fs::symlink_metadata(path).map_err(io("inspect", path))?;
+        if !meta.is_dir() {
+            return Err(OutputError::NotADirectory(path.to_path_buf()));
+        }
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("set the mode of", path))?;
+    if !fresh {
+        remove_stale_temporaries(path)?;
+    }
+    Ok(fresh)
+}
+
+/// Writes `contents` to a new temporary file in the directory of `path`;
+/// returns it with its modification time. Unless `fresh` (its directory was
+/// just made), a directory at `path` is an error before anything is renamed.
+fn stage(path: &Path, contents: &[u8], mode: u32, fresh: bool) -> Result<(tempfile::TempPath, i128), OutputError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    if let Ok(meta) = fs::symlink_metadata(path)
+    if !fresh
+        && let Ok(meta) = fs::symlink_metadata(path)
         && meta.is_dir()
     {
         return Err(OutputError::NotADirectory(path.to_path_buf()));
@@ -120,7 +182,9 @@ fn stage(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::TempPath, 
         .map_err(io("create a temporary file in", dir))?;
     temp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", temp.path()))?;
     temp.write_all(contents).map_err(io("write", path))?;
-    Ok(temp.into_temp_path())
+    let meta = temp.as_file().metadata().map_err(io("inspect", temp.path()))?;
+    let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    Ok((temp.into_temp_path(), mtime_ns))
 }
 
 /// The prefix of temporary files, so a run killed midway can clean them up.
@@ -157,21 +221,6 @@ pub fn ensure_root(out: &Path) -> Result<(), OutputError> {
         }
         Err(e) => Err(io("inspect", out)(e)),
     }
-}
-
-fn ensure_dir(path: &Path, mode: Option<u32>) -> Result<(), OutputError> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Err(OutputError::NotADirectory(path.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(io("create the directory", path))?;
-        }
-        Err(e) => return Err(io("inspect", path)(e)),
-    }
-    if let Some(mode) = mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("set the mode of", path))?;
-    }
-    Ok(())
 }
 
 /// Writes `contents` to `path` through a temporary file and a rename, so the

@@ -11,12 +11,14 @@ use time::format_description::well_known::Rfc3339;
 use super::Compiled;
 use super::material;
 use super::tree::Tree;
-use crate::changes::{self, Action, Change, ChangeError, Disk, Options};
+use rayon::prelude::*;
+
+use crate::changes::{self, Action, Change, ChangeError, Disk, Options, sha256_hex};
 use crate::issue::{self, IssueError, Keep, Material};
 use crate::model::{ArtifactId, FileRole};
 use crate::output::{self, OutputError};
 use crate::render::{self, RenderError, Templates};
-use crate::state::{ArtifactState, CertState, STATE_PATH, State, StateError};
+use crate::state::{ArtifactState, CertState, FileState, STATE_PATH, State, StateError};
 
 /// Why an apply failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,17 +129,37 @@ pub fn apply(
         .into_iter()
         .filter(|f| writes.contains(f.path.as_str()))
         .collect();
-    output::write_files(out, &files)?;
+    let mtimes = output::write_files(out, &files)?;
+    let written: HashMap<&str, FileState> = files
+        .par_iter()
+        .zip(mtimes)
+        .map(|(file, mtime_ns)| {
+            let facts = FileState {
+                sha256: sha256_hex(&file.contents),
+                role: file.role,
+                size: file.contents.len() as u64,
+                mtime_ns,
+            };
+            (file.path.as_str(), facts)
+        })
+        .collect();
     let removes: Vec<String> = changes.iter().flat_map(|c| c.removes.iter().cloned()).collect();
     output::remove_files(out, &removes)?;
-    update_state(&mut state, compiled, &changes, &files, &materials, &disk);
-    output::write_atomic(&out.join(STATE_PATH), &state.to_json(), 0o644).or_else(|_| {
+    update_state(&mut state, compiled, &changes, &written, &materials, &disk);
+    // What was written is on disk now: let it go before the state, the
+    // largest file of all, is serialised.
+    drop(written);
+    drop(files);
+    drop(materials);
+    let json = state.to_json();
+    drop(state);
+    output::write_atomic(&out.join(STATE_PATH), &json, 0o644).or_else(|_| {
         std::fs::create_dir_all(out.join(".certplan")).map_err(|source| OutputError::Io {
             action: "create",
             path: out.join(".certplan"),
             source,
         })?;
-        output::write_atomic(&out.join(STATE_PATH), &state.to_json(), 0o644)
+        output::write_atomic(&out.join(STATE_PATH), &json, 0o644)
     })?;
     Ok(ApplyReport { changes })
 }
@@ -165,12 +187,11 @@ fn update_state(
     state: &mut State,
     compiled: &Compiled,
     changes: &[Change],
-    files: &[render::RenderedFile],
+    written: &HashMap<&str, FileState>,
     materials: &HashMap<ArtifactId, Material>,
     disk: &Disk,
 ) {
     let model = &compiled.model;
-    let written: HashMap<&str, &render::RenderedFile> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     for change in changes {
         let Some(i) = change.index else {
             state.artifacts.remove(change.id.as_str());
@@ -182,8 +203,8 @@ fn update_state(
         let placed: HashSet<&str> = artifact.files.iter().map(|f| f.path.as_str()).collect();
         recorded_files.retain(|path, _| placed.contains(path.as_str()));
         for path in &change.writes {
-            if let Some(file) = written.get(path.as_str()) {
-                recorded_files.insert(path.clone(), disk.record(path, &file.contents, file.role));
+            if let Some(facts) = written.get(path.as_str()) {
+                recorded_files.insert(path.clone(), facts.clone());
             }
         }
         // An adopted key stays where it was found; record what it holds.
