@@ -177,7 +177,8 @@ impl Decider<'_> {
     fn decide_one(&mut self, i: usize, recorded: Option<&ArtifactState>, fingerprint: &str) -> Result<(), ChangeError> {
         let artifact = &self.model.artifacts[i];
         let id = &artifact.id;
-        let paths: Vec<String> = artifact.files.iter().map(|f| f.path.clone()).collect();
+        // Most artifacts need nothing: build the path lists only for those that do.
+        let paths = || -> Vec<String> { artifact.files.iter().map(|f| f.path.clone()).collect() };
         let rotate = self.options.rotate.contains(id);
         let is_ca = matches!(artifact.spec, Spec::Ca(_));
         let Some(recorded) = recorded else {
@@ -191,16 +192,15 @@ impl Decider<'_> {
                     .collect();
                 if let Some(first) = keys.first() {
                     let reason = format!("its key is already at `{first}` but no state records it: keeping that key");
-                    let writes = paths.iter().filter(|p| !keys.contains(p)).cloned().collect();
+                    let writes = paths().into_iter().filter(|p| !keys.contains(&p)).collect();
                     self.push(i, Action::Adopt, reason, false, writes, Vec::new());
                     return Ok(());
                 }
             }
-            self.push(i, Action::Create, "new in the plan".into(), true, paths, Vec::new());
+            self.push(i, Action::Create, "new in the plan".into(), true, paths(), Vec::new());
             return Ok(());
         };
-        let placed: HashSet<&str> = paths.iter().map(String::as_str).collect();
-        let removes: Vec<String> = recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect();
+        let removes = left_behind(artifact, recorded);
         // Serialising the spec is only needed when the fingerprint moved.
         let spec =
             (recorded.fingerprint != fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
@@ -210,7 +210,7 @@ impl Decider<'_> {
             spec.as_ref().zip(recorded_spec.as_ref()).and_then(|(new, old)| reason::spec_difference(old, new));
         let has_material = artifact.spec.has_material();
         if rotate {
-            self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths, removes);
+            self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths(), removes);
             return Ok(());
         }
         if let Some(difference) = spec_change {
@@ -219,7 +219,7 @@ impl Decider<'_> {
             }
             let action = if has_material { Action::Reissue } else { Action::Rewrite };
             let new_key = spec.as_ref().zip(recorded_spec.as_ref()).is_some_and(|(new, old)| key_changed(old, new));
-            let writes = if new_key { paths } else { self.keeping_key(i, recorded, paths) };
+            let writes = if new_key { paths() } else { self.keeping_key(i, recorded, paths()) };
             self.push(i, action, difference, new_key, writes, removes);
             return Ok(());
         }
@@ -228,23 +228,23 @@ impl Decider<'_> {
             && self.new_key.contains(&cert.issuer)
         {
             let reason = format!("its issuer `{}` gets a new key", cert.issuer);
-            let writes = self.keeping_key(i, recorded, paths);
+            let writes = self.keeping_key(i, recorded, paths());
             self.push(i, Action::Reissue, reason, false, writes, removes);
             return Ok(());
         }
         if matches!(artifact.spec, Spec::Kubeconfig(_))
             && let Some(input) = inputs.iter().find(|input| self.new_content.contains(*input))
         {
-            self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths, removes);
+            self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths(), removes);
             return Ok(());
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
             let new_token = artifact.spec.is_token();
-            let writes = if new_token { paths } else { self.keeping_key(i, recorded, paths) };
+            let writes = if new_token { paths() } else { self.keeping_key(i, recorded, paths()) };
             self.push(i, Action::Renew, reason, new_token, writes, removes);
             return Ok(());
         }
-        self.check_files(i, recorded, paths, removes)
+        self.check_files(i, recorded, removes)
     }
 
     /// The files to write when a certificate is issued again with its key
@@ -278,13 +278,7 @@ impl Decider<'_> {
         })
     }
 
-    fn check_files(
-        &mut self,
-        i: usize,
-        recorded: &ArtifactState,
-        paths: Vec<String>,
-        removes: Vec<String>,
-    ) -> Result<(), ChangeError> {
+    fn check_files(&mut self, i: usize, recorded: &ArtifactState, removes: Vec<String>) -> Result<(), ChangeError> {
         let artifact = &self.model.artifacts[i];
         let mut damaged = Vec::new();
         let mut added = Vec::new();
@@ -322,6 +316,7 @@ impl Decider<'_> {
             let action = if has_material { Action::Reissue } else { Action::Repair };
             let reason = if has_material { format!("{reason}, no intact copy left") } else { reason };
             let new_key = key_lost || artifact.spec.is_token();
+            let paths = artifact.files.iter().map(|f| f.path.clone()).collect();
             self.push(i, action, reason, new_key, paths, removes);
             return Ok(());
         }
@@ -361,6 +356,17 @@ impl Decider<'_> {
         }
         self.changes.push(Change { id: artifact.id.clone(), index: Some(i), action, reason, new_key, writes, removes });
     }
+}
+
+/// The recorded files of an artifact that it no longer places.
+fn left_behind(artifact: &crate::model::Artifact, recorded: &ArtifactState) -> Vec<String> {
+    let same = recorded.files.len() == artifact.files.len()
+        && artifact.files.iter().all(|f| recorded.files.contains_key(&f.path));
+    if same {
+        return Vec::new();
+    }
+    let placed: HashSet<&str> = artifact.files.iter().map(|f| f.path.as_str()).collect();
+    recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect()
 }
 
 /// A duration in days, or hours when under two days.
