@@ -159,7 +159,7 @@ else
     meta CERTPLAN_BUILD "cargo build --release"
 fi
 log "building bench/rawcrypto"
-cargo build --release --quiet --manifest-path "$BENCH/rawcrypto/Cargo.toml"
+(cd "$ROOT" && cargo build --release --quiet --manifest-path "$BENCH/rawcrypto/Cargo.toml")
 cp "$(target_dir "$BENCH/rawcrypto/Cargo.toml")/release/rawcrypto" "$WORK/bin/rawcrypto"
 CP="$WORK/bin/certplan"
 RC="$WORK/bin/rawcrypto"
