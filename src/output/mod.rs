@@ -121,7 +121,10 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<Vec<i128>, Outp
         })
         .collect::<Result<_, OutputError>>()?;
     if few {
-        let dirs: HashSet<&str> = files.iter().map(|f| parent_of(&f.path).unwrap_or("")).collect();
+        // The directories the files were renamed into, and the parents of
+        // directories made in this run, which hold their new entries.
+        let mut dirs: HashSet<&str> = files.iter().map(|f| parent_of(&f.path).unwrap_or("")).collect();
+        dirs.extend(created.iter().map(|dir| parent_of(dir).unwrap_or("")));
         dirs.par_iter().try_for_each(|dir| sync_dir(&out.join(dir)))?;
     } else {
         flush_file_system(out)?;
