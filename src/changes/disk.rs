@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::OwnedFd;
@@ -93,35 +92,36 @@ impl Disk {
     /// [`Self::look`] for a file in the directory `handle` stands for.
     fn look_in(&self, handle: &OwnedFd, relative: &str, recorded: &FileState) -> FileStatus {
         let name = relative.rsplit_once('/').map_or(relative, |(_, name)| name);
-        let Ok(stat) = rustix::fs::statat(handle, name, AtFlags::SYMLINK_NOFOLLOW) else {
-            return FileStatus::Missing;
-        };
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            return FileStatus::Changed;
-        }
-        let mtime_ns = i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
-        if u64::try_from(stat.st_size).ok() == Some(recorded.size) && mtime_ns == recorded.mtime_ns {
-            return FileStatus::Intact;
-        }
-        self.hash_status(relative, recorded)
+        let found = rustix::fs::statat(handle, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|stat| Found {
+            regular: FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile,
+            size: u64::try_from(stat.st_size).unwrap_or(u64::MAX),
+            mtime_ns: i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec),
+        });
+        self.judge(relative, recorded, found)
     }
 
     fn look(&self, relative: &str, recorded: &FileState) -> FileStatus {
-        let path = self.path(relative);
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            return FileStatus::Missing;
-        };
-        if !meta.file_type().is_file() {
-            return FileStatus::Changed;
-        }
-        if meta.len() == recorded.size && mtime_ns(&meta) == recorded.mtime_ns {
-            return FileStatus::Intact;
-        }
-        self.hash_status(relative, recorded)
+        let found = fs::symlink_metadata(self.path(relative)).ok().map(|meta| Found {
+            regular: meta.file_type().is_file(),
+            size: meta.len(),
+            mtime_ns: crate::output::mtime_ns(&meta),
+        });
+        self.judge(relative, recorded, found)
     }
 
-    /// The status of a file whose size or mtime moved: its content decides.
-    fn hash_status(&self, relative: &str, recorded: &FileState) -> FileStatus {
+    /// The status of a recorded file from what a stat found (`None`: nothing
+    /// there). Size and mtime as recorded mean intact; otherwise its content
+    /// decides.
+    fn judge(&self, relative: &str, recorded: &FileState, found: Option<Found>) -> FileStatus {
+        let Some(found) = found else {
+            return FileStatus::Missing;
+        };
+        if !found.regular {
+            return FileStatus::Changed;
+        }
+        if found.size == recorded.size && found.mtime_ns == recorded.mtime_ns {
+            return FileStatus::Intact;
+        }
         match crate::output::read_regular(&self.path(relative)) {
             Some(bytes) if sha256_hex(&bytes) == recorded.sha256 => FileStatus::Intact,
             Some(_) => FileStatus::Changed,
@@ -137,16 +137,24 @@ impl Disk {
         })
     }
 
-    /// The recorded facts of a file just written: hash, size, mtime.
+    /// The recorded facts of a file on disk whose content is `contents`.
     pub fn record(&self, relative: &str, contents: &[u8], role: crate::model::FileRole) -> FileState {
-        let meta = fs::symlink_metadata(self.path(relative)).ok();
-        FileState {
-            sha256: sha256_hex(contents),
-            role,
-            size: contents.len() as u64,
-            mtime_ns: meta.as_ref().map_or(0, mtime_ns),
-        }
+        let mtime_ns = fs::symlink_metadata(self.path(relative)).map_or(0, |meta| crate::output::mtime_ns(&meta));
+        file_facts(contents, role, mtime_ns)
     }
+}
+
+/// What a stat of a recorded file found.
+struct Found {
+    regular: bool,
+    size: u64,
+    mtime_ns: i128,
+}
+
+/// The facts the state records of a file: hash and size of `contents`, its
+/// role, and the mtime it was written with.
+pub fn file_facts(contents: &[u8], role: crate::model::FileRole, mtime_ns: i128) -> FileState {
+    FileState { sha256: sha256_hex(contents), role, size: contents.len() as u64, mtime_ns }
 }
 
 /// A handle on a directory for looking up the files in it; `None` when it
@@ -154,10 +162,6 @@ impl Disk {
 /// one by one.
 fn open_dir(path: &Path) -> Option<OwnedFd> {
     rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// Hex SHA-256 of bytes.

@@ -6,7 +6,7 @@
 mod disk;
 mod reason;
 
-pub use disk::{Disk, FileStatus, sha256_hex};
+pub use disk::{Disk, FileStatus, file_facts, sha256_hex};
 
 use std::collections::{BTreeSet, HashSet};
 

@@ -32,10 +32,10 @@ pub fn run(args: &CheckArgs) -> u8 {
     };
     let mut verbose_summary = None;
     let (diagnostics, failed) = match compile(&loaded.source) {
-        Ok(compiled) => {
+        Ok(mut compiled) => {
             let failed = args.deny.is_some() && !compiled.warnings.0.is_empty();
             verbose_summary = Some(summary(&compiled.model));
-            let warnings = compiled.warnings.0.clone();
+            let warnings = std::mem::take(&mut compiled.warnings.0);
             load::release(compiled);
             (warnings, failed)
         }

@@ -216,8 +216,13 @@ fn stage(
         temp.as_file().sync_data().map_err(io("flush", path))?;
     }
     let meta = temp.as_file().metadata().map_err(io("inspect", temp.path()))?;
-    let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-    Ok((temp.into_temp_path(), mtime_ns))
+    Ok((temp.into_temp_path(), mtime_ns(&meta)))
+}
+
+/// A file's modification time in nanoseconds since the epoch, as the state
+/// records it.
+pub fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// The prefix of temporary files, so a run killed midway can clean them up.

@@ -13,7 +13,7 @@ use super::material;
 use super::tree::Tree;
 use rayon::prelude::*;
 
-use crate::changes::{self, Action, Change, ChangeError, Disk, Options, sha256_hex};
+use crate::changes::{self, Action, Change, ChangeError, Disk, Options, file_facts};
 use crate::issue::{self, IssueError, Keep, Material};
 use crate::model::{ArtifactId, FileRole};
 use crate::output::{self, OutputError};
@@ -133,15 +133,7 @@ pub fn apply(
     let written: HashMap<&str, FileState> = files
         .par_iter()
         .zip(mtimes)
-        .map(|(file, mtime_ns)| {
-            let facts = FileState {
-                sha256: sha256_hex(&file.contents),
-                role: file.role,
-                size: file.contents.len() as u64,
-                mtime_ns,
-            };
-            (file.path.as_str(), facts)
-        })
+        .map(|(file, mtime_ns)| (file.path.as_str(), file_facts(&file.contents, file.role, mtime_ns)))
         .collect();
     let removes: Vec<String> = changes.iter().flat_map(|c| c.removes.iter().cloned()).collect();
     output::remove_files(out, &removes)?;
