@@ -9,7 +9,7 @@ use clap::CommandFactory;
 
 use crate::common::{certplan, plan_path, repo_root};
 
-const EXAMPLES: [&str; 4] = ["classic", "kubeadm", "minimal", "bootstrap"];
+const EXAMPLES: [&str; 5] = ["classic", "kubeadm", "minimal", "bootstrap", "dual-stack"];
 const NOW: &str = "2026-01-01T00:00:00Z";
 
 fn stdout_of(args: &[&str]) -> String {

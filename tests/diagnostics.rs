@@ -168,7 +168,12 @@ fn corpus_has_sixty_plans_and_covers_every_rule() {
             by_rule.entry(diag::rule(&finding.rule).expect("known").id).or_default().push(&fixture.name);
         }
     }
-    let uncovered: Vec<&str> = diag::RULES.iter().map(|r| r.id).filter(|id| !by_rule.contains_key(id)).collect();
+    // Faults of certplan itself (`internal-*`) are what no plan can provoke.
+    let uncovered: Vec<&str> = diag::RULES
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !id.starts_with("internal-") && !by_rule.contains_key(id))
+        .collect();
     assert!(uncovered.is_empty(), "rules without a fixture under tests/fixtures/bad: {uncovered:?}");
 }
 

@@ -1,7 +1,8 @@
 //! A real etcd cluster on the generated certificates.
 //!
 //! For each example plan: start one etcd member per etcd host of the plan on
-//! 127.0.0.1 (free ports, data in a temporary directory), each with its own
+//! the loopback address of the hosts' IP family (127.0.0.1, or [::1] for the
+//! dual-stack plan's IPv6 hosts; free ports, data in a temporary directory), each with its own
 //! server and peer certificate and with the TLS flags exactly as the
 //! generated `etcd.env` gives them (only the on-host paths rewritten into
 //! `DIR/hosts/<host>/`); show that the members form a cluster over peer
@@ -59,6 +60,13 @@ fn minimal_single_member() {
     etcd_suite(Variant::as_written("minimal"), 1, false);
 }
 
+/// IPv6 host addresses: the members listen, advertise and peer over [::1].
+#[test]
+#[ignore = "needs etcd, etcdctl, kubectl and openssl: run tests/run.sh"]
+fn dual_stack_three_members_over_ipv6() {
+    etcd_suite(Variant::as_written("dual-stack"), 3, true);
+}
+
 /// The whole etcd story for one plan. `members` is how many etcd hosts the
 /// plan has; `own_etcd_ca` whether etcd's CA differs from the cluster CA.
 fn etcd_suite(variant: Variant, members: usize, own_etcd_ca: bool) {
@@ -77,7 +85,8 @@ fn etcd_suite(variant: Variant, members: usize, own_etcd_ca: bool) {
     );
     let client = apiserver_etcd_client(&applied);
 
-    let cluster = Cluster::start(&specs, &client, &tmp.path().join("etcd"));
+    let loopback = loopback_for(&applied, &specs);
+    let cluster = Cluster::start(&specs, &client, &tmp.path().join("etcd"), loopback);
 
     // --- the cluster formed over peer mutual TLS --------------------------
     let list = cluster
@@ -171,6 +180,25 @@ fn etcd_suite(variant: Variant, members: usize, own_etcd_ca: bool) {
     // apply's peer certificate for the same host is refused there.
     let foreign_peer = foreign.cert_and_key(&format!("cert/etcd-peer/{}", specs[0].host));
     cluster.expect_peer_refused(&specs[0], &foreign_peer);
+}
+
+/// The loopback address of the etcd hosts' IP family, where the members of
+/// this test listen: `::1` when the plan's etcd hosts have IPv6 addresses.
+fn loopback_for(applied: &Applied, specs: &[MemberSpec]) -> &'static str {
+    let ipv6 = specs.iter().all(|spec| {
+        let id = format!("cert/etcd-server/{}", spec.host);
+        let ips = &applied.artifact(&id)["sans"]["ip"];
+        ips.as_array().is_some_and(|ips| {
+            ips.iter().filter_map(|ip| ip.as_str()).any(|ip| ip.contains(':') && ip != "::1")
+                && !ips.iter().filter_map(|ip| ip.as_str()).any(|ip| ip.contains('.') && ip != "127.0.0.1")
+        })
+    });
+    if ipv6 { "::1" } else { "127.0.0.1" }
+}
+
+/// `IP:PORT`, with an IPv6 address in brackets.
+fn host_port(ip: &str, port: u16) -> String {
+    if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") }
 }
 
 /// How one member is configured, from the output tree.
@@ -295,6 +323,8 @@ struct Member {
 /// Running etcd members; dropping it kills every one of them.
 struct Cluster {
     members: Vec<Member>,
+    /// The loopback address they listen on.
+    loopback: &'static str,
 }
 
 /// How long one start attempt may take before the cluster must be healthy.
@@ -303,12 +333,12 @@ const START_LIMIT: Duration = Duration::from_secs(45);
 impl Cluster {
     /// Starts one member per spec and waits until every one is healthy.
     /// Retries with new ports when a member could not bind.
-    fn start(specs: &[MemberSpec], client: &ClientFiles, work: &Path) -> Cluster {
+    fn start(specs: &[MemberSpec], client: &ClientFiles, work: &Path, loopback: &'static str) -> Cluster {
         let mut failures = Vec::new();
         for attempt in 0..5 {
             let dir = work.join(format!("attempt-{attempt}"));
             std::fs::create_dir_all(&dir).expect("create etcd work dir");
-            match Self::try_start(specs, client, &dir) {
+            match Self::try_start(specs, client, &dir, loopback) {
                 Ok(cluster) => return cluster,
                 Err(StartError::PortTaken(why)) => failures.push(why),
                 Err(StartError::Failed(why)) => panic!("{why}"),
@@ -317,19 +347,24 @@ impl Cluster {
         panic!("etcd could not bind its ports in 5 attempts:\n{}", failures.join("\n---\n"));
     }
 
-    fn try_start(specs: &[MemberSpec], client: &ClientFiles, dir: &Path) -> Result<Cluster, StartError> {
-        let ports: Vec<(u16, u16)> = specs.iter().map(|_| (free_port("127.0.0.1"), free_port("127.0.0.1"))).collect();
+    fn try_start(
+        specs: &[MemberSpec],
+        client: &ClientFiles,
+        dir: &Path,
+        loopback: &'static str,
+    ) -> Result<Cluster, StartError> {
+        let ports: Vec<(u16, u16)> = specs.iter().map(|_| (free_port(loopback), free_port(loopback))).collect();
         let initial_cluster = specs
             .iter()
             .zip(&ports)
-            .map(|(s, (_, peer))| format!("{}=https://127.0.0.1:{peer}", s.host))
+            .map(|(s, (_, peer))| format!("{}=https://{}", s.host, host_port(loopback, *peer)))
             .collect::<Vec<_>>()
             .join(",");
         let token = format!("certplan-{}", harness::nonce());
         let mut members = Vec::new();
         for (spec, (client_port, peer_port)) in specs.iter().zip(&ports) {
-            let client_url = format!("https://127.0.0.1:{client_port}");
-            let peer_url = format!("https://127.0.0.1:{peer_port}");
+            let client_url = format!("https://{}", host_port(loopback, *client_port));
+            let peer_url = format!("https://{}", host_port(loopback, *peer_port));
             let mut cmd = Command::new("etcd");
             scrub_env(&mut cmd)
                 .args(&spec.tls_args)
@@ -349,7 +384,7 @@ impl Cluster {
                 peer_port: *peer_port,
             });
         }
-        let mut cluster = Cluster { members };
+        let mut cluster = Cluster { members, loopback };
 
         let started = std::time::Instant::now();
         let mut last: Option<Run> = None;
@@ -427,11 +462,15 @@ impl Cluster {
     }
 
     fn endpoint(&self, i: usize) -> String {
-        format!("https://127.0.0.1:{}", self.members[i].client_port)
+        format!("https://{}", host_port(self.loopback, self.members[i].client_port))
     }
 
-    /// Member `i` dialled by name rather than by address.
+    /// Member `i` dialled by name rather than by address (`localhost` is
+    /// 127.0.0.1; members on [::1] are dialled by address).
     fn endpoint_by_name(&self, i: usize) -> String {
+        if self.loopback != "127.0.0.1" {
+            return self.endpoint(i);
+        }
         format!("https://localhost:{}", self.members[i].client_port)
     }
 
@@ -480,14 +519,15 @@ impl Cluster {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let body = format!("{{\"key\":\"{}\"}}", b64(key));
         let http = format!(
-            "POST /v3/kv/range HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+            "POST /v3/kv/range HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            host_port(self.loopback, self.members[i].client_port),
             body.len()
         );
         std::fs::write(request, http).expect("write gateway request");
         let mut cmd = Command::new("openssl");
         cmd.args(["s_client", "-quiet", "-ign_eof", "-verify_return_error", "-connect"])
-            .arg(format!("127.0.0.1:{}", self.members[i].client_port))
+            .arg(host_port(self.loopback, self.members[i].client_port))
             .arg("-CAfile")
             .arg(&client.ca)
             .arg("-cert")
@@ -529,17 +569,17 @@ impl Cluster {
 
     /// A TLS client presenting `cert_key` (a peer certificate of another CA)
     /// to member 0's (`spec`'s) peer port is refused; the peer port's own
-    /// certificate verifies against the peer CA for 127.0.0.1.
+    /// certificate verifies against the peer CA for the loopback address.
     fn expect_peer_refused(&self, spec: &MemberSpec, cert_key: &(PathBuf, PathBuf)) {
         let member = &self.members[0];
         let peer_port = member.peer_port;
         let before = member.proc.log_text().len();
         let mut cmd = Command::new("openssl");
         cmd.args(["s_client", "-connect"])
-            .arg(format!("127.0.0.1:{peer_port}"))
+            .arg(host_port(self.loopback, peer_port))
             .arg("-CAfile")
             .arg(&spec.peer_ca)
-            .args(["-verify_ip", "127.0.0.1", "-verify_return_error"])
+            .args(["-verify_ip", self.loopback, "-verify_return_error"])
             .arg("-cert")
             .arg(&cert_key.0)
             .arg("-key")
@@ -547,9 +587,10 @@ impl Cluster {
         let attempt = run(&mut cmd, Duration::from_secs(15));
         assert!(
             attempt.stdout.contains("Verify return code: 0 (ok)"),
-            "the peer port of {} should present a certificate that verifies against {} for 127.0.0.1:\n{}",
+            "the peer port of {} should present a certificate that verifies against {} for {}:\n{}",
             member.proc.name,
             spec.peer_ca.display(),
+            self.loopback,
             attempt.describe()
         );
         let logged = poll(Duration::from_secs(5), || {

@@ -63,6 +63,13 @@ fn minimal_kubeconfigs_reach_the_apiserver_certificate() {
     kubectl_suite(Variant::as_written("minimal"));
 }
 
+/// Kubeconfigs that dial an IPv6 literal (`https://[fd00:10::100]:6443`).
+#[test]
+#[ignore = "needs etcd, etcdctl, kubectl and openssl: run tests/run.sh"]
+fn dual_stack_kubeconfigs_reach_the_apiserver_certificate() {
+    kubectl_suite(Variant::as_written("dual-stack"));
+}
+
 /// Who a kubeconfig must authenticate as.
 struct Identity {
     id: String,

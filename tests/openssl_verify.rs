@@ -163,3 +163,11 @@ fn minimal_every_certificate_verifies_strictly() {
     check_all_verify(&applied, &mut p);
     p.finish();
 }
+
+#[test]
+fn dual_stack_every_certificate_verifies_strictly() {
+    let applied = apply_example("dual-stack");
+    let mut p = Problems::new("openssl verify on the dual-stack plan's tree");
+    check_all_verify(&applied, &mut p);
+    p.finish();
+}

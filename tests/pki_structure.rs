@@ -501,6 +501,29 @@ const MINIMAL: Expected = Expected {
     token_csv: false,
 };
 
+const DUAL_STACK: Expected = Expected {
+    layout: Some(Layout::Kubeadm),
+    pki_dir: "etc/kubernetes/pki",
+    config_dir: "etc/kubernetes",
+    etcd_hosts: &[("cp1", "fd00:10::11"), ("cp2", "fd00:10::12"), ("cp3", "fd00:10::13")],
+    control_plane_hosts: &["cp1", "cp2", "cp3"],
+    kubelet_hosts: &["node1"],
+    worker_only_hosts: &["node1"],
+    apiserver_dns: &[
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "localhost",
+    ],
+    // the first address of the primary (IPv4) service network only, the
+    // IPv6 control-plane addresses, the IPv6 literal of apiserver_url, and
+    // both loopback addresses
+    apiserver_ip: &["10.96.0.1", "fd00:10::11", "fd00:10::12", "fd00:10::13", "fd00:10::100", "127.0.0.1", "::1"],
+    users: &[("admin", &["kubeadm:cluster-admins"])],
+    token_csv: false,
+};
+
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
@@ -521,6 +544,12 @@ fn classic_ecdsa_tree_is_correct() {
 fn kubeadm_tree_is_correct() {
     let applied = apply_example("kubeadm");
     check_tree(&applied, &KUBEADM, "kubeadm");
+}
+
+#[test]
+fn dual_stack_tree_is_correct() {
+    let applied = apply_example("dual-stack");
+    check_tree(&applied, &DUAL_STACK, "dual-stack");
 }
 
 #[test]

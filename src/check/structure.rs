@@ -125,13 +125,13 @@ fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
 
 fn service_cidr_overlap(model: &Model, diagnostics: &mut Diagnostics) {
     for host in &model.hosts {
-        if model.cluster.service_cidr.contains(&host.address) {
+        for service_cidr in model.cluster.service_cidrs.iter().filter(|net| net.contains(&host.address)) {
             diagnostics.push(
                 Diagnostic::warning(
                     "service-cidr-overlap",
                     format!(
                         "the service CIDR `{}` contains the address of host `{}` ({})",
-                        model.cluster.service_cidr, host.name, host.address
+                        service_cidr, host.name, host.address
                     ),
                 )
                 .at(model.cluster.service_cidr_span.clone())

@@ -35,7 +35,7 @@ pub fn templates(tree: &super::TreeArgs, model: &crate::model::Model) -> Result<
     let from_plan = || Some(tree.plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
     match tree.templates.clone().or_else(from_plan) {
         Some(dir) => crate::render::Templates::with_overrides(&dir).map_err(|e| e.to_string()),
-        None => Ok(crate::render::Templates::embedded()),
+        None => crate::render::Templates::embedded().map_err(|e| e.to_string()),
     }
 }
 

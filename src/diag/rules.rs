@@ -35,6 +35,9 @@ pub const RULES: &[Rule] = &[
     error("invalid-duration", "a validity that is not a duration"),
     error("invalid-url", "an API server URL that is not `https://HOST[:PORT]`"),
     error("invalid-cidr", "a service network that is not a CIDR"),
+    error("service-cidr-families", "more than two service networks, or two of one IP family"),
+    error("service-cidr-too-large", "a service network wider than the API server allocates from"),
+    error("invalid-country", "a subject `C` that is not a two-letter country code"),
     error("invalid-ip", "a host address that is not an IP address"),
     error("address-cidr", "a host address written as a network"),
     error("invalid-dns-name", "a domain that is not an RFC 1123 name"),
@@ -71,6 +74,8 @@ pub const RULES: &[Rule] = &[
     warning("kubelet-serving-unverified", "kubelet serving certificates the API server cannot verify"),
     error("allow-unknown-rule", "an `[[allow]]` naming no rule, or a rule that is an error"),
     error("allow-no-reason", "an `[[allow]]` without a reason"),
+    error("internal-graph", "a cycle in the artifact graph: a fault in certplan, not in the plan"),
+    error("internal-missing-file", "a flag naming a file no artifact places: a fault in certplan, not in the plan"),
 ];
 
 /// The rule with an id.

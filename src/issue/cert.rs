@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
@@ -17,6 +17,9 @@ use crate::plan::KeyAlgorithm;
 
 /// How far NotBefore is backdated, for clock skew between machines.
 pub const BACKDATE: Duration = Duration::minutes(5);
+
+/// The last year a GeneralizedTime can hold (RFC 5280 4.1.2.5).
+const LAST_YEAR: i32 = 9999;
 
 /// A private key with its public half.
 #[derive(Clone)]
@@ -86,6 +89,20 @@ pub enum IssueError {
     /// A certificate's CA was not issued first.
     #[error("the CA `{0}` was not issued before the certificates it signs")]
     MissingIssuer(crate::model::ArtifactId),
+    /// A generated key could not be encoded.
+    #[error(transparent)]
+    Encoding(#[from] super::pkcs8::UnexpectedPkcs8),
+    /// A validity that ends past what X.509 can write (the year 9999).
+    #[error("the certificate for `{cn}` would end after the year 9999 when issued at {now}: shorten its validity")]
+    ValidityOverflow {
+        /// Its CN.
+        cn: String,
+        /// The time it would be issued at.
+        now: OffsetDateTime,
+    },
+    /// A bootstrap token whose expiry cannot be written.
+    #[error("the bootstrap token `{0}` would expire past the last date certplan can write: shorten its `token_ttl`")]
+    TokenTtlOverflow(crate::model::ArtifactId),
     /// A key on disk cannot be read.
     #[error("the private key of `{0}` on disk cannot be read as a PEM key")]
     UnreadableKey(String),
@@ -108,16 +125,17 @@ pub fn issue_keypair(algorithm: KeyAlgorithm) -> Result<KeyMaterial, IssueError>
         KeyAlgorithm::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
     }
     .map_err(crypto(format!("generate a {} key", algorithm.as_str())))?;
-    Ok(wrap(algorithm, pair))
+    wrap(algorithm, pair)
 }
 
-fn wrap(algorithm: KeyAlgorithm, pair: KeyPair) -> KeyMaterial {
-    KeyMaterial {
+fn wrap(algorithm: KeyAlgorithm, pair: KeyPair) -> Result<KeyMaterial, IssueError> {
+    let der = zeroize::Zeroizing::new(pair.serialize_der());
+    Ok(KeyMaterial {
         algorithm,
-        pem: Secret::new(pair.serialize_pem()),
+        pem: super::pkcs8::private_key_pem(algorithm, &der)?,
         public_pem: pair.public_key_pem(),
         pair: Some(Arc::new(pair)),
-    }
+    })
 }
 
 /// Issues a certificate: self-signed when `issuer` is `None` (a CA).
@@ -132,9 +150,13 @@ pub fn issue_cert(
         None => issue_keypair(spec.key)?,
     };
     let mut params = CertificateParams::default();
-    let validity = Duration::try_from(spec.validity).unwrap_or(Duration::MAX);
+    let not_after = Duration::try_from(spec.validity)
+        .ok()
+        .and_then(|validity| now.checked_add(validity))
+        .filter(|end| end.year() <= LAST_YEAR)
+        .ok_or_else(|| IssueError::ValidityOverflow { cn: spec.subject.cn.clone(), now })?;
     params.not_before = now - BACKDATE;
-    params.not_after = now.checked_add(validity).unwrap_or(now);
+    params.not_after = not_after;
     if let Some(ca) = issuer
         && params.not_after > ca.not_after
     {
@@ -204,23 +226,31 @@ fn random_serial() -> [u8; 16] {
 fn distinguished_name(spec: &CertSpec) -> rcgen::DistinguishedName {
     let subject = &spec.subject;
     let mut dn = rcgen::DistinguishedName::new();
-    if let Some(c) = &subject.c {
-        dn.push(DnType::CountryName, c.as_str());
+    let attributes = [
+        (DnType::CountryName, subject.c.as_deref()),
+        (DnType::StateOrProvinceName, subject.st.as_deref()),
+        (DnType::LocalityName, subject.l.as_deref()),
+        (DnType::OrganizationName, subject.o.first().map(String::as_str)),
+        (DnType::OrganizationalUnitName, subject.ou.first().map(String::as_str)),
+        (DnType::CommonName, Some(subject.cn.as_str())),
+    ];
+    for (kind, value) in attributes {
+        if let Some(value) = value {
+            dn.push(kind, directory_string(value));
+        }
     }
-    if let Some(st) = &subject.st {
-        dn.push(DnType::StateOrProvinceName, st.as_str());
-    }
-    if let Some(l) = &subject.l {
-        dn.push(DnType::LocalityName, l.as_str());
-    }
-    if let Some(o) = subject.o.first() {
-        dn.push(DnType::OrganizationName, o.as_str());
-    }
-    if let Some(ou) = subject.ou.first() {
-        dn.push(DnType::OrganizationalUnitName, ou.as_str());
-    }
-    dn.push(DnType::CommonName, subject.cn.as_str());
     dn
+}
+
+/// A DirectoryString as Go and OpenSSL write one by default: PrintableString
+/// when every character is in its set, UTF8String otherwise. countryName
+/// must be a PrintableString (RFC 5280's X520countryName); `check` refuses a
+/// `C` that is not two letters, so it always fits.
+fn directory_string(value: &str) -> DnValue {
+    match rcgen::string::PrintableString::try_from(value) {
+        Ok(printable) => DnValue::PrintableString(printable),
+        Err(_) => DnValue::Utf8String(value.to_string()),
+    }
 }
 
 fn subject_alt_names(spec: &CertSpec) -> Result<Vec<SanType>, IssueError> {
@@ -231,4 +261,61 @@ fn subject_alt_names(spec: &CertSpec) -> Result<Vec<SanType>, IssueError> {
     }
     sans.extend(spec.sans.ip.iter().map(|ip| SanType::IpAddress(*ip)));
     Ok(sans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArtifactId, Sans, Subject};
+    use x509_parser::der_parser::asn1_rs::Tag;
+
+    fn spec(validity: std::time::Duration) -> CertSpec {
+        CertSpec {
+            set: None,
+            host: None,
+            issuer: ArtifactId::new(&["ca", "test"]),
+            subject: Subject {
+                cn: "test-ca".into(),
+                c: Some("CH".into()),
+                l: Some("Zürich".into()),
+                ou: vec!["System".into()],
+                ..Subject::default()
+            },
+            sans: Sans::default(),
+            eku: Vec::new(),
+            key: KeyAlgorithm::EcdsaP256,
+            validity,
+        }
+    }
+
+    /// Every attribute of the subject with its ASN.1 string tag.
+    fn subject_tags(der: &[u8]) -> Vec<(String, Tag)> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).expect("parse");
+        cert.subject()
+            .iter_attributes()
+            .map(|attr| (attr.attr_type().to_id_string(), attr.attr_value().header.tag()))
+            .collect()
+    }
+
+    #[test]
+    fn directory_strings_are_printable_where_they_fit() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let ca = issue_cert(&spec(std::time::Duration::from_secs(86_400)), None, None, now).unwrap();
+        let tags = subject_tags(&ca.cert_der);
+        // C, L, OU, CN: countryName must be a PrintableString (RFC 5280).
+        assert!(tags.contains(&("2.5.4.6".into(), Tag::PrintableString)), "{tags:?}");
+        assert!(tags.contains(&("2.5.4.11".into(), Tag::PrintableString)), "{tags:?}");
+        assert!(tags.contains(&("2.5.4.3".into(), Tag::PrintableString)), "{tags:?}");
+        assert!(tags.contains(&("2.5.4.7".into(), Tag::Utf8String)), "Zürich needs UTF8String: {tags:?}");
+        assert!(matches!(directory_string("system:node:node1"), DnValue::PrintableString(_)));
+        assert!(matches!(directory_string("a_b"), DnValue::Utf8String(_)));
+    }
+
+    #[test]
+    fn a_validity_past_the_year_9999_is_an_error() {
+        let now = OffsetDateTime::new_utc(time::Date::from_calendar_date(9990, time::Month::January, 1).unwrap(), time::Time::MIDNIGHT);
+        let error = issue_cert(&spec(std::time::Duration::from_secs(20 * 366 * 86_400)), None, None, now).unwrap_err();
+        assert!(matches!(error, IssueError::ValidityOverflow { .. }), "{error}");
+        assert!(error.to_string().contains("`test-ca`"), "{error}");
+    }
 }

@@ -3,6 +3,7 @@
 //! pair in parallel across cores; nothing here touches the disk.
 
 mod cert;
+mod pkcs8;
 mod secret;
 mod token;
 
@@ -76,10 +77,11 @@ pub fn issue_all(
                 }
                 Spec::Keypair(spec) => issue_keypair(spec.key).map(Material::KeyPair),
                 Spec::TokenFile(_) => Ok(Material::Token { token: new_csv_token(), expires: None }),
-                Spec::BootstrapToken(spec) => Ok(Material::Token {
-                    token: new_bootstrap_token(),
-                    expires: Some(now + time::Duration::try_from(spec.ttl).unwrap_or(time::Duration::DAY)),
-                }),
+                Spec::BootstrapToken(spec) => time::Duration::try_from(spec.ttl)
+                    .ok()
+                    .and_then(|ttl| now.checked_add(ttl))
+                    .map(|expires| Material::Token { token: new_bootstrap_token(), expires: Some(expires) })
+                    .ok_or_else(|| IssueError::TokenTtlOverflow(artifact.id.clone())),
                 _ => return None,
             };
             Some(result.map(|m| (artifact.id.clone(), m)))

@@ -30,60 +30,86 @@ impl<'a> Paths<'a> {
     }
 }
 
-impl Paths<'_> {
-    /// The on-host path of an artifact's file of `role` on `host`.
-    fn on(&self, id: &str, host: &Host, role: FileRole) -> String {
-        self.index.get(&(id, host.name.as_str(), role)).map_or_else(String::new, |p| (*p).to_string())
+/// A file a flag must name that no artifact places on the host: a fault in
+/// lowering, reported instead of writing an empty flag value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{component}` on `{host}` needs the {role:?} file of `{id}`, which no artifact places on that host")]
+pub struct MissingFile {
+    /// The component whose flag names the file.
+    pub component: &'static str,
+    /// The host.
+    pub host: String,
+    /// The artifact whose file is missing.
+    pub id: String,
+    /// The file's role.
+    pub role: FileRole,
+}
+
+/// Paths on one host, for the flags of one component.
+struct On<'p, 'a> {
+    paths: &'p Paths<'a>,
+    host: &'p Host,
+    component: &'static str,
+}
+
+impl On<'_, '_> {
+    /// The on-host path of an artifact's file of `role`, if one is placed here.
+    fn find(&self, id: &str, role: FileRole) -> Option<String> {
+        self.paths.index.get(&(id, self.host.name.as_str(), role)).map(|p| (*p).to_string())
     }
 
-    fn cert(&self, id: &str, host: &Host) -> String {
-        self.on(id, host, FileRole::Cert)
+    /// The on-host path of an artifact's file of `role`.
+    fn file(&self, id: &str, role: FileRole) -> Result<String, MissingFile> {
+        self.find(id, role).ok_or_else(|| MissingFile {
+            component: self.component,
+            host: self.host.name.clone(),
+            id: id.to_string(),
+            role,
+        })
     }
 
-    fn key(&self, id: &str, host: &Host) -> String {
-        self.on(id, host, FileRole::Key)
+    fn cert(&self, id: &str) -> Result<String, MissingFile> {
+        self.file(id, FileRole::Cert)
     }
 
-    fn ca(&self, set: &str, host: &Host) -> String {
-        let ca = super::lower::set_ca(self.context, set);
-        self.cert(ca.as_str(), host)
+    fn key(&self, id: &str) -> Result<String, MissingFile> {
+        self.file(id, FileRole::Key)
     }
 
-    fn kubeconfig(&self, id: &str, host: &Host) -> String {
-        self.on(id, host, FileRole::Kubeconfig)
+    fn ca(&self, set: &str) -> Result<String, MissingFile> {
+        let ca = super::lower::set_ca(self.paths.context, set);
+        self.cert(ca.as_str())
+    }
+
+    fn kubeconfig(&self, id: &str) -> Result<String, MissingFile> {
+        self.file(id, FileRole::Kubeconfig)
     }
 }
 
 /// Builds every flag file, placed in its host's config directory.
-pub fn build(paths: &Paths<'_>) -> Vec<Artifact> {
+pub fn build(paths: &Paths<'_>) -> Result<Vec<Artifact>, MissingFile> {
+    type Vars = fn(&On<'_, '_>) -> Result<Vec<FlagVar>, MissingFile>;
     let mut out = Vec::new();
     for host in &paths.context.hosts {
-        let mut add = |component: &'static str, vars: Vec<FlagVar>| out.push(flag_file(paths, component, host, vars));
+        let mut components: Vec<(&'static str, Vars)> = Vec::new();
         if host.has(Role::Etcd) {
-            add("etcd", vec![etcd_tls(paths, host), etcd_cluster(paths, host)]);
+            components.push(("etcd", |on| Ok(vec![etcd_tls(on)?, etcd_cluster(on)])));
         }
         if host.has(Role::ControlPlane) {
-            add("kube-apiserver", vec![apiserver(paths, host)]);
-            add("kube-controller-manager", vec![controller_manager(paths, host)]);
-            add("kube-scheduler", vec![scheduler(paths, host)]);
+            components.push(("kube-apiserver", |on| Ok(vec![apiserver(on)?])));
+            components.push(("kube-controller-manager", |on| Ok(vec![controller_manager(on)?])));
+            components.push(("kube-scheduler", |on| Ok(vec![scheduler(on)?])));
         }
         if host.has(Role::Worker) {
-            add("kubelet", vec![kubelet(paths, host)]);
-            add("kube-proxy", vec![kube_proxy(paths, host)]);
+            components.push(("kubelet", |on| Ok(vec![kubelet(on)?])));
+            components.push(("kube-proxy", |on| Ok(vec![kube_proxy(on)?])));
+        }
+        for (component, vars) in components {
+            let on = On { paths, host, component };
+            out.push(flag_file(paths, component, host, vars(&on)?));
         }
     }
-    out
-}
-
-fn flag_file(paths: &Paths<'_>, component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
-    let file = paths.context.layout.in_config(&format!("{component}.env"));
-    Artifact {
-        id: ArtifactId::new(&["flags", component, &host.name]),
-        spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
-        files: vec![super::lower::host_placement(host, file, FileRole::Flags)],
-        origin: Some(host.span.clone()),
-        spans: super::Spans::default(),
-    }
+    Ok(out)
 }
 
 struct Var {
@@ -105,24 +131,31 @@ impl Var {
         if condition { self.flag(flag, value) } else { self }
     }
 
+    fn flag_opt(self, flag: &str, value: Option<String>) -> Self {
+        match value {
+            Some(value) => self.flag(flag, value),
+            None => self,
+        }
+    }
+
     fn done(self) -> FlagVar {
         FlagVar { name: self.name, flags: self.flags }
     }
 }
 
-fn etcd_tls(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    let server = format!("cert/etcd-server/{}", host.name);
-    let peer = format!("cert/etcd-peer/{}", host.name);
-    Var::new("ETCD_TLS_ARGS")
-        .flag("cert-file", paths.cert(&server, host))
-        .flag("key-file", paths.key(&server, host))
-        .flag("trusted-ca-file", paths.ca("etcd-client", host))
+fn etcd_tls(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    let server = format!("cert/etcd-server/{}", on.host.name);
+    let peer = format!("cert/etcd-peer/{}", on.host.name);
+    Ok(Var::new("ETCD_TLS_ARGS")
+        .flag("cert-file", on.cert(&server)?)
+        .flag("key-file", on.key(&server)?)
+        .flag("trusted-ca-file", on.ca("etcd-client")?)
         .flag("client-cert-auth", "true")
-        .flag("peer-cert-file", paths.cert(&peer, host))
-        .flag("peer-key-file", paths.key(&peer, host))
-        .flag("peer-trusted-ca-file", paths.ca("etcd-peer", host))
+        .flag("peer-cert-file", on.cert(&peer)?)
+        .flag("peer-key-file", on.key(&peer)?)
+        .flag("peer-trusted-ca-file", on.ca("etcd-peer")?)
         .flag("peer-client-cert-auth", "true")
-        .done()
+        .done())
 }
 
 fn url(address: std::net::IpAddr, port: u16) -> String {
@@ -132,8 +165,10 @@ fn url(address: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    let members = paths
+fn etcd_cluster(on: &On<'_, '_>) -> FlagVar {
+    let host = on.host;
+    let members = on
+        .paths
         .context
         .hosts
         .iter()
@@ -143,7 +178,7 @@ fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .join(",");
     Var::new("ETCD_CLUSTER_ARGS")
         .flag("name", host.name.clone())
-        .flag("listen-client-urls", format!("{},https://127.0.0.1:2379", url(host.address, 2379)))
+        .flag("listen-client-urls", format!("{},{}", url(host.address, 2379), url(loopback(host.address), 2379)))
         .flag("advertise-client-urls", url(host.address, 2379))
         .flag("listen-peer-urls", url(host.address, 2380))
         .flag("initial-advertise-peer-urls", url(host.address, 2380))
@@ -152,80 +187,90 @@ fn etcd_cluster(paths: &Paths<'_>, host: &Host) -> FlagVar {
         .done()
 }
 
+/// The loopback address of the same family as `address`, where local
+/// clients (the API server on the same host, etcdctl) dial etcd.
+pub fn loopback(address: std::net::IpAddr) -> std::net::IpAddr {
+    match address {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    }
+}
+
 /// The URLs the API server dials for etcd.
 pub fn etcd_servers(hosts: &[Host]) -> String {
     hosts.iter().filter(|h| h.has(Role::Etcd)).map(|h| url(h.address, 2379)).collect::<Vec<_>>().join(",")
 }
 
-fn apiserver(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    let cluster = &paths.context.cluster;
-    let token_csv = cluster.token_csv;
-    let kubelet_ca = kubelet_ca(paths.context);
-    Var::new("KUBE_APISERVER_TLS_ARGS")
+fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    let context = on.paths.context;
+    let cluster = &context.cluster;
+    let kubelet_ca = kubelet_ca(context).map(|ca| on.cert(ca.as_str())).transpose()?;
+    let token_file = cluster.token_csv.then(|| on.file("token-file/bootstrap", FileRole::TokenFile)).transpose()?;
+    Ok(Var::new("KUBE_APISERVER_TLS_ARGS")
         .flag("secure-port", cluster.apiserver_port.to_string())
-        .flag("advertise-address", host.address.to_string())
-        .flag("tls-cert-file", paths.cert("cert/apiserver", host))
-        .flag("tls-private-key-file", paths.key("cert/apiserver", host))
-        .flag("client-ca-file", paths.ca("apiserver-client", host))
-        .flag("etcd-servers", etcd_servers(&paths.context.hosts))
-        .flag("etcd-cafile", paths.ca("etcd-server", host))
-        .flag("etcd-certfile", paths.cert("cert/apiserver-etcd-client", host))
-        .flag("etcd-keyfile", paths.key("cert/apiserver-etcd-client", host))
-        .flag("kubelet-client-certificate", paths.cert("cert/apiserver-kubelet-client", host))
-        .flag("kubelet-client-key", paths.key("cert/apiserver-kubelet-client", host))
-        .flag_if(
-            kubelet_ca.is_some(),
-            "kubelet-certificate-authority",
-            kubelet_ca.as_ref().map(|ca| paths.cert(ca.as_str(), host)).unwrap_or_default(),
-        )
-        .flag("service-account-key-file", paths.on("keypair/service-account", host, FileRole::PublicKey))
-        .flag("service-account-signing-key-file", paths.key("keypair/service-account", host))
+        .flag("advertise-address", on.host.address.to_string())
+        .flag("tls-cert-file", on.cert("cert/apiserver")?)
+        .flag("tls-private-key-file", on.key("cert/apiserver")?)
+        .flag("client-ca-file", on.ca("apiserver-client")?)
+        .flag("etcd-servers", etcd_servers(&context.hosts))
+        .flag("etcd-cafile", on.ca("etcd-server")?)
+        .flag("etcd-certfile", on.cert("cert/apiserver-etcd-client")?)
+        .flag("etcd-keyfile", on.key("cert/apiserver-etcd-client")?)
+        .flag("kubelet-client-certificate", on.cert("cert/apiserver-kubelet-client")?)
+        .flag("kubelet-client-key", on.key("cert/apiserver-kubelet-client")?)
+        .flag_opt("kubelet-certificate-authority", kubelet_ca)
+        .flag("service-account-key-file", on.file("keypair/service-account", FileRole::PublicKey)?)
+        .flag("service-account-signing-key-file", on.key("keypair/service-account")?)
         .flag("service-account-issuer", format!("https://kubernetes.default.svc.{}", cluster.cluster_domain))
-        .flag("service-cluster-ip-range", cluster.service_cidr.to_string())
-        .flag("requestheader-client-ca-file", paths.ca("front-proxy", host))
+        .flag("service-cluster-ip-range", cluster.service_cidr_flag())
+        .flag("requestheader-client-ca-file", on.ca("front-proxy")?)
         .flag("requestheader-allowed-names", "front-proxy-client")
         .flag("requestheader-username-headers", "X-Remote-User")
         .flag("requestheader-group-headers", "X-Remote-Group")
         .flag("requestheader-extra-headers-prefix", "X-Remote-Extra-")
-        .flag("proxy-client-cert-file", paths.cert("cert/front-proxy-client", host))
-        .flag("proxy-client-key-file", paths.key("cert/front-proxy-client", host))
-        .flag_if(token_csv, "token-auth-file", paths.on("token-file/bootstrap", host, FileRole::TokenFile))
+        .flag("proxy-client-cert-file", on.cert("cert/front-proxy-client")?)
+        .flag("proxy-client-key-file", on.key("cert/front-proxy-client")?)
+        .flag_opt("token-auth-file", token_file)
         .flag_if(cluster.token_secret, "enable-bootstrap-token-auth", "true")
-        .done()
+        .done())
 }
 
-fn controller_manager(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    let kubeconfig = paths.kubeconfig("kubeconfig/kube-controller-manager", host);
-    let signing = super::lower::signing_needed(paths.context);
-    let duration_flag = if paths.context.cluster.version < (1, 19) {
-        "experimental-cluster-signing-duration"
+fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    let context = on.paths.context;
+    let kubeconfig = on.kubeconfig("kubeconfig/kube-controller-manager")?;
+    let duration_flag =
+        if context.cluster.version < (1, 19) { "experimental-cluster-signing-duration" } else { "cluster-signing-duration" };
+    let signing_ca = super::lower::set_ca(context, "apiserver-client");
+    let signing = if super::lower::signing_needed(context) {
+        Some((on.cert(signing_ca.as_str())?, on.key(signing_ca.as_str())?))
     } else {
-        "cluster-signing-duration"
+        None
     };
-    let signing_ca = super::lower::set_ca(paths.context, "apiserver-client");
-    let validity_hours = paths.context.sets["apiserver-client"].validity.as_secs() / 3600;
-    Var::new("KUBE_CONTROLLER_MANAGER_TLS_ARGS")
+    let validity_hours = context.sets["apiserver-client"].validity.as_secs() / 3600;
+    let signs = signing.is_some();
+    let (signing_cert, signing_key) = signing.unzip();
+    Ok(Var::new("KUBE_CONTROLLER_MANAGER_TLS_ARGS")
         .flag("kubeconfig", kubeconfig.clone())
         .flag("authentication-kubeconfig", kubeconfig.clone())
         .flag("authorization-kubeconfig", kubeconfig)
-        .flag("client-ca-file", paths.ca("apiserver-client", host))
-        .flag("requestheader-client-ca-file", paths.ca("front-proxy", host))
-        .flag("root-ca-file", paths.ca("apiserver", host))
-        .flag("service-account-private-key-file", paths.key("keypair/service-account", host))
+        .flag("client-ca-file", on.ca("apiserver-client")?)
+        .flag("requestheader-client-ca-file", on.ca("front-proxy")?)
+        .flag("root-ca-file", on.ca("apiserver")?)
+        .flag("service-account-private-key-file", on.key("keypair/service-account")?)
         .flag("use-service-account-credentials", "true")
-        .flag_if(signing, "cluster-signing-cert-file", paths.cert(signing_ca.as_str(), host))
-        .flag_if(signing, "cluster-signing-key-file", paths.key(signing_ca.as_str(), host))
-        .flag_if(signing, duration_flag, format!("{validity_hours}h0m0s"))
-        .done()
+        .flag_opt("cluster-signing-cert-file", signing_cert)
+        .flag_opt("cluster-signing-key-file", signing_key)
+        .flag_if(signs, duration_flag, format!("{validity_hours}h0m0s"))
+        .done())
 }
 
-fn scheduler(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    let kubeconfig = paths.kubeconfig("kubeconfig/kube-scheduler", host);
-    Var::new("KUBE_SCHEDULER_TLS_ARGS")
+fn scheduler(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    let kubeconfig = on.kubeconfig("kubeconfig/kube-scheduler")?;
+    Ok(Var::new("KUBE_SCHEDULER_TLS_ARGS")
         .flag("kubeconfig", kubeconfig.clone())
         .flag("authentication-kubeconfig", kubeconfig.clone())
         .flag("authorization-kubeconfig", kubeconfig)
-        .done()
+        .done())
 }
 
 fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
@@ -234,39 +279,67 @@ fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
     super::kubelet_serving_ca(&context.hosts, &server, &signing)
 }
 
-fn kubelet(paths: &Paths<'_>, host: &Host) -> FlagVar {
+fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    let host = on.host;
+    let context = on.paths.context;
     let serving = format!("cert/kubelet-server/{}", host.name);
     let static_client = host.kubelet_client == ClientCertMode::Static;
     let static_serving = host.kubelet_serving == ServingCertMode::Static;
-    let bootstrap = paths.kubeconfig("kubeconfig/bootstrap", host);
+    // Only a kubelet that bootstraps has a bootstrap kubeconfig.
+    let bootstrap = (!static_client).then(|| on.kubeconfig("kubeconfig/bootstrap")).transpose()?;
     let kubeconfig = if static_client {
-        paths.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name), host)
+        on.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name))?
     } else {
         // Written by the kubelet itself once its client certificate is issued.
-        let layout = &paths.context.layout;
+        let layout = &context.layout;
         layout.in_config(&layout.kubeconfig_file("kubelet", "kubelet"))
     };
+    let serving_files = static_serving.then(|| Ok((on.cert(&serving)?, on.key(&serving)?))).transpose()?;
+    let (serving_cert, serving_key) = serving_files.unzip();
     let rotate_server = host.kubelet_serving == ServingCertMode::Bootstrap;
-    Var::new("KUBELET_TLS_ARGS")
+    Ok(Var::new("KUBELET_TLS_ARGS")
         .flag("kubeconfig", kubeconfig)
-        .flag_if(!bootstrap.is_empty(), "bootstrap-kubeconfig", bootstrap)
-        .flag("client-ca-file", paths.ca("kubelet-client", host))
-        .flag_if(static_serving, "tls-cert-file", paths.cert(&serving, host))
-        .flag_if(static_serving, "tls-private-key-file", paths.key(&serving, host))
+        .flag_opt("bootstrap-kubeconfig", bootstrap)
+        .flag("client-ca-file", on.ca("kubelet-client")?)
+        .flag_opt("tls-cert-file", serving_cert)
+        .flag_opt("tls-private-key-file", serving_key)
         .flag("cert-dir", KUBELET_CERT_DIR)
         .flag_if(!static_client, "rotate-certificates", "true")
         .flag_if(rotate_server, "rotate-server-certificates", "true")
-        .flag_if(
-            rotate_server && paths.context.cluster.version < (1, 20),
-            "feature-gates",
-            "RotateKubeletServerCertificate=true",
-        )
-        .done()
+        .flag_if(rotate_server && context.cluster.version < (1, 20), "feature-gates", "RotateKubeletServerCertificate=true")
+        .done())
 }
 
 /// Where the kubelet keeps the certificates it requests or makes itself.
 const KUBELET_CERT_DIR: &str = "/var/lib/kubelet/pki";
 
-fn kube_proxy(paths: &Paths<'_>, host: &Host) -> FlagVar {
-    Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", paths.kubeconfig("kubeconfig/kube-proxy", host)).done()
+fn kube_proxy(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
+    Ok(Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", on.kubeconfig("kubeconfig/kube-proxy")?).done())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Diagnostics;
+
+    #[test]
+    fn a_file_nothing_places_is_an_error_not_an_empty_flag() {
+        let plan = crate::plan::parse_plan(include_str!("../../plans/minimal.toml")).expect("the plan parses");
+        let context = super::super::lower::context::resolve(&plan, &mut Diagnostics::default()).expect("it resolves");
+        // No artifact places anything: the first flag that names a file fails.
+        let paths = Paths::new(&context, &[]);
+        let error = build(&paths).expect_err("an empty flag value");
+        assert_eq!(error.component, "etcd");
+        assert_eq!(error.host, "solo");
+        assert_eq!(error.id, "cert/etcd-server/solo");
+        assert_eq!(error.role, FileRole::Cert);
+        assert!(error.to_string().contains("`etcd` on `solo` needs"), "{error}");
+    }
+
+    #[test]
+    fn loopback_follows_the_family() {
+        assert_eq!(loopback("10.0.0.1".parse().unwrap()).to_string(), "127.0.0.1");
+        assert_eq!(loopback("fd00::1".parse().unwrap()).to_string(), "::1");
+        assert_eq!(url("fd00::1".parse().unwrap(), 2379), "https://[fd00::1]:2379");
+    }
 }

@@ -11,6 +11,7 @@ mod lower;
 pub mod values;
 
 pub use artifact::*;
+pub use flags::MissingFile;
 pub use layout::{CaRole, Layout};
 pub use lower::lower_plan;
 
@@ -53,6 +54,10 @@ pub struct Model {
     pub templates: Option<String>,
     /// Index of `artifacts` by id.
     pub index: std::collections::HashMap<ArtifactId, usize>,
+    /// Faults of lowering itself (a flag naming a file nothing places). A
+    /// plan with check errors may cause them; reported only when it has
+    /// none, so they never hide the diagnostic that explains them.
+    pub faults: Vec<MissingFile>,
 }
 
 /// The CA chosen for a set.
@@ -79,11 +84,13 @@ pub struct Cluster {
     pub apiserver_port: u16,
     /// Where `apiserver_url` is written in the plan.
     pub apiserver_url_span: Range<usize>,
-    /// The service network.
-    pub service_cidr: ipnet::IpNet,
+    /// The service networks: one, or two of different IP families
+    /// (dual-stack), the primary first.
+    pub service_cidrs: Vec<ipnet::IpNet>,
     /// Where `service_cidr` is written in the plan.
     pub service_cidr_span: Range<usize>,
-    /// The first address of the service network (the `kubernetes` service).
+    /// The first address of the primary service network: the `kubernetes`
+    /// Service's, which the API server's certificate must carry.
     pub first_service_ip: IpAddr,
     /// The cluster DNS domain.
     pub cluster_domain: String,
@@ -149,6 +156,13 @@ pub fn kubelet_serving_ca(hosts: &[Host], kubelet_server: &ArtifactId, signing: 
     });
     let first = cas.next()??;
     cas.all(|ca| ca == Some(first)).then(|| first.clone())
+}
+
+impl Cluster {
+    /// `--service-cluster-ip-range`: the networks, primary first.
+    pub fn service_cidr_flag(&self) -> String {
+        self.service_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
 }
 
 impl Model {

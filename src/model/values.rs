@@ -87,6 +87,17 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a subject's `C`: RFC 5280 takes a two-letter ISO 3166 code,
+/// written as a PrintableString.
+pub fn check_country(text: &str) -> Result<(), String> {
+    let code = text.trim();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(())
+    } else {
+        Err(format!("`{text}` is not a country code: `C` is two letters (RFC 5280, ISO 3166)"))
+    }
+}
+
 /// Parses a humantime duration (`8760h`, `1y`, `90d`); zero is rejected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim())
@@ -98,6 +109,108 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("a validity longer than 100 years is not supported".into());
     }
     Ok(duration)
+}
+
+/// What is wrong with a list of service networks, and which range (by
+/// position) it is about, when it is about one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCidrError {
+    /// The rule id.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The position of the range at fault, if one is.
+    pub index: Option<usize>,
+}
+
+impl ServiceCidrError {
+    fn new(rule: &'static str, index: Option<usize>, message: String) -> Self {
+        Self { rule, message, index }
+    }
+}
+
+/// The first Kubernetes minor whose API server allocates Service addresses
+/// with the IPAddress allocator alone (`MultiCIDRServiceAllocator` and
+/// `DisableAllocatorDualWrite` on by default), dropping the bitmap's limit of
+/// 20 host bits.
+const IPADDRESS_ALLOCATOR_MINOR: u32 = 34;
+
+/// The shortest prefix the API server of `minor` accepts for a service
+/// network: the bitmap allocator holds 20 host bits (`/12`, `/108`); the
+/// IPAddress allocator spans at most a `/64` of IPv6. An IPv4 range wider
+/// than `/12` is refused for every version, as kubeadm does.
+pub fn shortest_service_prefix(net: &ipnet::IpNet, minor: u32) -> u8 {
+    match net {
+        ipnet::IpNet::V4(_) => 12,
+        ipnet::IpNet::V6(_) if minor >= IPADDRESS_ALLOCATOR_MINOR => 64,
+        ipnet::IpNet::V6(_) => 108,
+    }
+}
+
+/// Parses the service networks (`--service-cluster-ip-range`): one range, or
+/// two of different IP families, each no wider than the API server of
+/// Kubernetes 1.`minor` accepts and with a first address for the
+/// `kubernetes` Service.
+pub fn parse_service_cidrs(ranges: &[&str], minor: u32) -> Result<Vec<ipnet::IpNet>, ServiceCidrError> {
+    if ranges.is_empty() {
+        return Err(ServiceCidrError::new("invalid-cidr", None, "no service network is given".into()));
+    }
+    if ranges.len() > 2 {
+        return Err(ServiceCidrError::new(
+            "service-cidr-families",
+            Some(2),
+            format!("{} service networks are given; a cluster has one, or two of different IP families", ranges.len()),
+        ));
+    }
+    let mut nets = Vec::with_capacity(ranges.len());
+    for (index, text) in ranges.iter().enumerate() {
+        let text = text.trim();
+        let net = text
+            .parse::<ipnet::IpNet>()
+            .map_err(|_| ServiceCidrError::new("invalid-cidr", Some(index), format!("`{text}` is not a CIDR")))?
+            .trunc();
+        if net.hosts().next().is_none_or(|ip| ip == net.network()) {
+            return Err(ServiceCidrError::new(
+                "invalid-cidr",
+                Some(index),
+                format!("the service network `{net}` has no usable first address"),
+            ));
+        }
+        let shortest = shortest_service_prefix(&net, minor);
+        if net.prefix_len() < shortest {
+            return Err(ServiceCidrError::new(
+                "service-cidr-too-large",
+                Some(index),
+                format!(
+                    "the service network `{net}` is too large: the API server of Kubernetes 1.{minor} takes at most a /{shortest} of {}",
+                    family(&net)
+                ),
+            ));
+        }
+        nets.push(net);
+    }
+    if let [first, second] = nets.as_slice()
+        && family(first) == family(second)
+    {
+        return Err(ServiceCidrError::new(
+            "service-cidr-families",
+            Some(1),
+            format!("both service networks, `{first}` and `{second}`, are {}; a dual-stack cluster has one of each family", family(first)),
+        ));
+    }
+    Ok(nets)
+}
+
+fn family(net: &ipnet::IpNet) -> &'static str {
+    match net {
+        ipnet::IpNet::V4(_) => "IPv4",
+        ipnet::IpNet::V6(_) => "IPv6",
+    }
+}
+
+/// The first address of a service network: the `kubernetes` Service's.
+pub fn first_service_address(net: &ipnet::IpNet) -> Option<IpAddr> {
+    net.hosts().next().filter(|ip| *ip != net.network())
 }
 
 /// The Kubernetes versions certplan knows the flags of.
@@ -138,6 +251,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_service_networks() {
+        let nets = parse_service_cidrs(&["10.96.0.0/12", "fd00:10:96::/112"], 31).unwrap();
+        assert_eq!(nets.len(), 2);
+        assert_eq!(first_service_address(&nets[0]), Some("10.96.0.1".parse().unwrap()));
+        assert_eq!(first_service_address(&nets[1]), Some("fd00:10:96::1".parse().unwrap()));
+        assert_eq!(parse_service_cidrs(&["fd00:10:96::/112", "10.96.0.0/12"], 31).unwrap()[0].to_string(), "fd00:10:96::/112");
+        assert_eq!(parse_service_cidrs(&["10.96.0.5/12"], 31).unwrap()[0].to_string(), "10.96.0.0/12");
+        let rule = |ranges: &[&str], minor| parse_service_cidrs(ranges, minor).map_err(|e| (e.rule, e.index));
+        assert_eq!(rule(&["10.96.0.0/12", "10.100.0.0/16"], 31), Err(("service-cidr-families", Some(1))));
+        assert_eq!(rule(&["10.96.0.0/12", "fd00::/112", "fd01::/112"], 31), Err(("service-cidr-families", Some(2))));
+        assert_eq!(rule(&["10.0.0.0/8"], 31), Err(("service-cidr-too-large", Some(0))));
+        assert_eq!(rule(&["10.96.0.0/12", "fd00::/64"], 33), Err(("service-cidr-too-large", Some(1))));
+        assert!(parse_service_cidrs(&["10.96.0.0/12", "fd00::/64"], 34).is_ok());
+        assert_eq!(rule(&["fd00::/48"], 35), Err(("service-cidr-too-large", Some(0))));
+        assert_eq!(rule(&["10.96.0.1/32"], 31), Err(("invalid-cidr", Some(0))));
+        assert_eq!(rule(&["10.96.0.0/12", "nonsense"], 31), Err(("invalid-cidr", Some(1))));
+    }
+
+    #[test]
     fn parses_durations_and_versions() {
         assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(8760 * 3600)));
         assert!(parse_duration("forever").is_err());
@@ -148,5 +280,15 @@ mod tests {
         assert!(parse_version("1.15").is_err());
         assert_eq!(parse_version("1.16"), Ok((1, 16)));
         assert!(parse_version("latest").is_err());
+    }
+
+    #[test]
+    fn country_codes_are_two_letters() {
+        assert!(check_country("CN").is_ok());
+        assert!(check_country("de").is_ok());
+        assert!(check_country("China").is_err());
+        assert!(check_country("C").is_err());
+        assert!(check_country("C1").is_err());
+        assert!(check_country("ÄÖ").is_err());
     }
 }

@@ -46,6 +46,12 @@ pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
         diagnostics.sort();
         return Err(diagnostics);
     }
+    if !model.faults.is_empty() {
+        let faults = model.faults.iter().map(|fault| {
+            Diagnostic::error("internal-missing-file", format!("{fault}: this is a bug in certplan, please report it"))
+        });
+        return Err(Diagnostics(faults.collect()));
+    }
     let graph =
         Graph::build(&model).map_err(|e| Diagnostics(vec![Diagnostic::error("internal-graph", e.to_string())]))?;
     diagnostics.sort();

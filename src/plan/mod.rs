@@ -6,9 +6,11 @@
 //! business of `model::lower_plan` and `check`.
 
 mod schema;
+mod service_cidrs;
 mod suggest;
 
 pub use schema::*;
+pub use service_cidrs::ServiceCidrs;
 pub use suggest::nearest as nearest_word;
 
 use crate::diag::Diagnostic;

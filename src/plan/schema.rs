@@ -122,9 +122,12 @@ pub struct ClusterSection {
     /// The URL kubeconfigs dial: a VIP or load balancer.
     #[schemars(with = "String", extend("examples" = ["https://192.168.214.200:6443"]))]
     pub apiserver_url: Spanned<String>,
-    /// The service network; its first address joins the API server's SANs.
-    #[schemars(with = "String", extend("examples" = ["10.96.0.0/12"]))]
-    pub service_cidr: Spanned<String>,
+    /// The service network, or two of different IP families for a
+    /// dual-stack cluster (`"10.96.0.0/12,fd00:10:96::/112"` as
+    /// `--service-cluster-ip-range` takes them, or an array). The first
+    /// address of the first one joins the API server's SANs.
+    #[schemars(with = "super::ServiceCidrs", extend("examples" = ["10.96.0.0/12", "10.96.0.0/12,fd00:10:96::/112"]))]
+    pub service_cidr: Spanned<super::ServiceCidrs>,
     /// The cluster DNS domain.
     #[schemars(with = "Option<String>", extend("default" = "cluster.local", "examples" = ["cluster.local"]))]
     pub cluster_domain: Option<Spanned<String>>,

@@ -78,17 +78,23 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The templates embedded in the binary.
-    pub fn embedded() -> Self {
+    /// The templates embedded in the binary. One that does not parse is an
+    /// error naming it, never a template silently left out.
+    pub fn embedded() -> Result<Self, RenderError> {
+        Self::from_sources(&EMBEDDED)
+    }
+
+    fn from_sources(sources: &[(&'static str, &'static str)]) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("yaml", yaml_scalar);
-        for (name, source) in EMBEDDED {
-            // The embedded templates are tested; a syntax error here is a bug
-            // caught by the test suite, reported as a render error otherwise.
-            let _ = env.add_template(name, source);
+        let mut templates = Self { env, overridden: BTreeMap::new(), digests: BTreeMap::new() };
+        for &(name, source) in sources {
+            if let Err(error) = templates.env.add_template(name, source) {
+                return Err(templates.describe(name, &error));
+            }
         }
-        Self { env, overridden: BTreeMap::new(), digests: BTreeMap::new() }
+        Ok(templates)
     }
 
     /// The embedded templates, each replaced by the file of the same name in
@@ -96,7 +102,7 @@ impl Templates {
     /// names no template is an error, so a misspelt name is not ignored.
     pub fn with_overrides(dir: &Path) -> Result<Self, RenderError> {
         let unreadable = |e: std::io::Error| RenderError::TemplateDir { dir: dir.to_path_buf(), reason: e.to_string() };
-        let mut templates = Self::embedded();
+        let mut templates = Self::embedded()?;
         let mut entries: Vec<_> =
             std::fs::read_dir(dir).map_err(unreadable)?.collect::<Result<_, _>>().map_err(unreadable)?;
         entries.sort_by_key(std::fs::DirEntry::file_name);
@@ -173,4 +179,22 @@ fn yaml_scalar(value: String) -> String {
         )
         && value.parse::<f64>().is_err();
     if plain { value } else { serde_json::to_string(&value).unwrap_or_default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_template_parses() {
+        assert!(Templates::embedded().is_ok());
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_is_an_error_naming_it() {
+        let broken = [("flags.env", "{{ vars"), ("token.csv", "fine")];
+        let error = Templates::from_sources(&broken).err().expect("a parse error");
+        let text = error.to_string();
+        assert!(text.starts_with("template `flags.env`"), "{text}");
+    }
 }

@@ -22,7 +22,7 @@ pub fn build(context: Context) -> Model {
     builder.workers();
     builder.users();
     let mut artifacts = builder.artifacts;
-    super::files::build(&context, &mut artifacts);
+    let faults = super::files::build(&context, &mut artifacts).err().into_iter().collect();
     let set_cas = context
         .sets
         .iter()
@@ -41,6 +41,7 @@ pub fn build(context: Context) -> Model {
         allowed: context.allowed,
         templates: context.templates,
         index,
+        faults,
     }
 }
 
@@ -284,7 +285,12 @@ impl<'c> Builder<'c> {
         sans.add_dns("localhost");
         sans.add_ip(cluster.first_service_ip);
         sans.add_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        for host in self.hosts_with(Role::ControlPlane) {
+        let masters = self.hosts_with(Role::ControlPlane);
+        // Control planes on IPv6 addresses are dialled over [::1] on the host too.
+        if masters.iter().any(|host| host.address.is_ipv6()) {
+            sans.add_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        }
+        for host in masters {
             sans.add_ip(host.address);
             add_extra(&mut sans, &host.extra_sans);
         }

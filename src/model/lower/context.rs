@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::values::{self, SanError, SanValue};
 use crate::model::{Cluster, Host, Layout, SETS, Subject};
-use crate::plan::{ClientCertMode, KeyAlgorithm, PlanFile, Preset, Role, ServingCertMode, SetSection};
+use crate::plan::{ClientCertMode, KeyAlgorithm, PlanFile, Preset, Role, ServiceCidrs, ServingCertMode, SetSection};
 
 /// Everything artifacts are built from.
 pub struct Context {
@@ -93,7 +93,7 @@ pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context
     let cluster = resolve_cluster(plan, diagnostics);
     let layout = resolve_layout(plan, diagnostics);
     let hosts = resolve_hosts(plan, diagnostics);
-    let base_subject = resolve_subject(plan);
+    let base_subject = resolve_subject(plan, diagnostics);
     let cas = resolve_cas(plan, &defaults, &base_subject, diagnostics);
     let sets = resolve_sets(plan, &cas, &defaults, diagnostics);
     let users = resolve_users(plan, diagnostics);
@@ -224,27 +224,9 @@ fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Clu
         })
         .ok();
     let endpoint = resolve_url(&section.apiserver_url, diagnostics);
-    let service_cidr = section
-        .service_cidr
-        .get_ref()
-        .trim()
-        .parse::<ipnet::IpNet>()
-        .map_err(|_| {
-            diagnostics.push(
-                Diagnostic::error("invalid-cidr", format!("`{}` is not a CIDR", section.service_cidr.get_ref()))
-                    .at(section.service_cidr.span())
-                    .label("expected a network such as `10.96.0.0/12`"),
-            );
-        })
-        .ok()
-        .map(|net| net.trunc());
-    let first_service_ip = service_cidr.and_then(|net| first_address(&net));
-    if service_cidr.is_some() && first_service_ip.is_none() {
-        diagnostics.push(
-            Diagnostic::error("invalid-cidr", "the service CIDR has no usable first address")
-                .at(section.service_cidr.span()),
-        );
-    }
+    let service = resolve_service_cidrs(&section.service_cidr, version.map(|(_, minor)| minor), diagnostics);
+    // Parsing made sure the primary network has a first address.
+    let first_service_ip = service.as_ref().and_then(|nets| nets.first()).and_then(values::first_service_address);
     let cluster_domain = match &section.cluster_domain {
         Some(domain) => {
             if let Err(message) = values::check_dns_name(domain.get_ref(), false) {
@@ -263,7 +245,7 @@ fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Clu
         apiserver_host,
         apiserver_port,
         apiserver_url_span: section.apiserver_url.span(),
-        service_cidr: service_cidr?,
+        service_cidrs: service?,
         service_cidr_span: section.service_cidr.span(),
         first_service_ip: first_service_ip?,
         cluster_domain,
@@ -298,8 +280,53 @@ fn token_groups(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
     groups.iter().map(|g| g.get_ref().clone()).collect()
 }
 
-fn first_address(net: &ipnet::IpNet) -> Option<IpAddr> {
-    net.hosts().next().filter(|ip| *ip != net.network())
+/// The service networks, each checked, primary first. Without a known
+/// version their sizes cannot be checked, and no model is built anyway.
+fn resolve_service_cidrs(
+    value: &Spanned<ServiceCidrs>,
+    minor: Option<u32>,
+    diagnostics: &mut Diagnostics,
+) -> Option<Vec<ipnet::IpNet>> {
+    let minor = minor?;
+    let (texts, spans): (Vec<&str>, Vec<Range<usize>>) = match value.get_ref() {
+        ServiceCidrs::List(items) => items.iter().map(|item| (item.get_ref().as_str(), item.span())).unzip(),
+        ServiceCidrs::Text(text) => split_spans(text, value.span()).into_iter().unzip(),
+    };
+    values::parse_service_cidrs(&texts, minor)
+        .map_err(|error| {
+            let at = error.index.and_then(|i| spans.get(i).cloned()).unwrap_or_else(|| value.span());
+            let label = match error.rule {
+                "service-cidr-too-large" => "wider than the API server allocates from",
+                "service-cidr-families" => "one range per IP family",
+                _ => "expected a network such as `10.96.0.0/12`",
+            };
+            diagnostics.push(
+                Diagnostic::error(error.rule, error.message)
+                    .at(at)
+                    .label(label)
+                    .hint("write one range, or an IPv4 and an IPv6 range: `\"10.96.0.0/12,fd00:10:96::/112\"`"),
+            );
+        })
+        .ok()
+}
+
+/// The comma-separated parts of a string value, each with its own span when
+/// the string is written without escapes (so offsets in the text are offsets
+/// in the plan), else with the whole value's span.
+fn split_spans(text: &str, span: Range<usize>) -> Vec<(&str, Range<usize>)> {
+    // One range points at the whole value, quotes included, as every other value does.
+    let verbatim = span.len() == text.len() + 2 && text.contains(',');
+    let mut offset = 0;
+    text.split(',')
+        .map(|part| {
+            let start = span.start + 1 + offset;
+            offset += part.len() + 1;
+            let trimmed = part.trim();
+            let lead = part.len() - part.trim_start().len();
+            let at = if verbatim { start + lead..start + lead + trimmed.len() } else { span.clone() };
+            (trimmed, at)
+        })
+        .collect()
 }
 
 fn resolve_url(value: &Spanned<String>, diagnostics: &mut Diagnostics) -> Option<(String, u16)> {
@@ -365,8 +392,18 @@ fn host_dir(value: Option<&Spanned<String>>, default: &str, diagnostics: &mut Di
     text.to_string()
 }
 
-fn resolve_subject(plan: &PlanFile) -> Subject {
+fn resolve_subject(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Subject {
     let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().trim().to_string());
+    if let Some(country) = plan.defaults.subject.as_ref().and_then(|s| s.c.as_ref())
+        && let Err(message) = values::check_country(country.get_ref())
+    {
+        diagnostics.push(
+            Diagnostic::error("invalid-country", message)
+                .at(country.span())
+                .label("not a two-letter country code")
+                .hint("write the ISO 3166 code, such as `CN`, `DE` or `US`"),
+        );
+    }
     match &plan.defaults.subject {
         Some(s) => Subject {
             ou: text(&s.ou).into_iter().collect(),

@@ -12,16 +12,19 @@ use crate::model::{
 };
 use crate::plan::{ClientCertMode, Role};
 
-/// Appends kubeconfigs, token file, manifests and flag files.
-pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) {
+/// Appends kubeconfigs, token file, manifests and flag files. A flag that
+/// names a file no artifact places is a fault, returned rather than written
+/// as an empty value.
+pub fn build(context: &Context, artifacts: &mut Vec<Artifact>) -> Result<(), flags::MissingFile> {
     let mut built = Vec::new();
     kubeconfigs(context, &mut built);
     bootstrap(context, &mut built);
     manifests(context, artifacts, &mut built);
     artifacts.extend(built);
     let paths = Paths::new(context, artifacts);
-    let flag_files = flags::build(&paths);
+    let flag_files = flags::build(&paths)?;
     artifacts.extend(flag_files);
+    Ok(())
 }
 
 fn hosts(context: &Context, role: Role) -> Vec<&Host> {
