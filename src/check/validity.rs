@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::durations::length;
 use crate::model::{Artifact, ArtifactId, Model, Spec};
 use crate::plan::KeyAlgorithm;
 
@@ -55,13 +56,13 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
                 rule,
                 format!(
                     "{leaves} valid for {}, longer than its CA `{issuer}` ({})",
-                    show(validity),
-                    show(group.validity)
+                    length(validity),
+                    length(group.validity)
                 ),
             )
             .label("longer than the CA")
             .hint("shorten the leaf's `validity` or lengthen the CA's: a certificate cannot outlive its issuer"),
-            None => Diagnostic::warning(rule, format!("{leaves} valid for {}, longer than a year", show(validity)))
+            None => Diagnostic::warning(rule, format!("{leaves} valid for {}, longer than a year", length(validity)))
                 .label("more than a year")
                 .hint("Kubernetes and kubeadm issue leaves for one year; rotate instead of lengthening"),
         };
@@ -94,8 +95,4 @@ fn leaf_list(ids: &[&ArtifactId]) -> String {
         [a, b, rest @ ..] => format!("{a}, {b} and {} more are", rest.len()),
         [] => String::new(),
     }
-}
-
-fn show(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
 }
