@@ -6,12 +6,15 @@
 //! [`changes`] (decide against the output tree's [`state`]) → [`issue`]
 //! (keys and certificates) → [`render`] (files) → [`output`] (atomic
 //! writes). [`pipeline`] strings them together; [`cli`] is the command line.
+//! [`diag`] and [`durations`] are how every command shows diagnostics and
+//! durations to people.
 
 pub mod audit;
 pub mod changes;
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod durations;
 pub mod graph;
 pub mod init;
 pub mod inspect;

@@ -12,8 +12,9 @@
 //! reports exactly those rules at exactly those places, that every rule of
 //! the catalogue has a fixture, that warnings pass `check` but not
 //! `check --deny warnings`, that no bad plan touches an output tree, how the
-//! text diagnostics read (insta snapshots), and that no mutation of a plan
-//! makes the compiler panic (proptest).
+//! text diagnostics read (insta snapshots), that one cause gives one
+//! diagnostic and a mistake about two places shows both, and that no
+//! mutation of a plan makes the compiler panic (proptest).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -28,7 +29,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config as ProptestConfig;
 
-use crate::common::{certplan, plan_path, repo_root};
+use crate::common::{certplan, plan_path, repo_root, write_plan};
 
 /// The directory of the bad plans.
 fn fixtures_dir() -> PathBuf {
@@ -431,6 +432,105 @@ text_snapshots! {
     text_service_cidr_overlap => "warning-service-cidr-overlap",
 }
 
+// ---- one cause, one diagnostic; two places, two labels (issue 14) ----
+
+/// `certplan check PLAN --format json` as JSON values, whatever the exit code.
+fn check_json_values(path: &Path) -> Vec<serde_json::Value> {
+    let output = certplan().arg("check").arg(path).args(["--format", "json"]).output().expect("run certplan check");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)));
+    json.as_array().expect("stdout is a JSON array").clone()
+}
+
+/// The diagnostics of one rule.
+fn of_rule<'d>(diagnostics: &'d [serde_json::Value], rule: &str) -> Vec<&'d serde_json::Value> {
+    diagnostics.iter().filter(|d| d["rule"] == rule).collect()
+}
+
+/// Regression test for issue 14, defect 4: `key = "rsa-1024"` in `[defaults]`
+/// of the classic plan printed one `rsa-too-small` error per artifact.
+#[test]
+fn a_weak_default_key_is_one_error_that_counts_the_artifacts() {
+    use certplan::model::Spec;
+    use certplan::plan::KeyAlgorithm;
+
+    let classic = std::fs::read_to_string(plan_path("classic")).expect("read classic plan");
+    let weak = classic.replacen("key = \"rsa-2048\"", "key = \"rsa-1024\"", 1);
+    assert_ne!(weak, classic, "plans/classic.toml has no `key = \"rsa-2048\"` in `[defaults]`");
+    // Every key of the classic plan comes from `[defaults]`.
+    let compiled = certplan::pipeline::compile(&classic).expect("the classic plan compiles");
+    let keyed = compiled
+        .model
+        .artifacts
+        .iter()
+        .filter(|a| match &a.spec {
+            Spec::Ca(c) | Spec::Cert(c) => c.key == KeyAlgorithm::Rsa2048,
+            Spec::Keypair(k) => k.key == KeyAlgorithm::Rsa2048,
+            _ => false,
+        })
+        .count();
+    assert!(keyed > 2, "the classic plan has only {keyed} keys");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let diagnostics = check_json_values(&write_plan(dir.path(), &weak));
+    let weak_keys = of_rule(&diagnostics, "rsa-too-small");
+    assert_eq!(weak_keys.len(), 1, "one weak default, one error: {diagnostics:#?}");
+    let line = weak.lines().position(|l| l.starts_with("key = \"rsa-1024\"")).expect("the edited line") + 1;
+    assert_eq!(weak_keys[0]["line"], line, "the error points at the default: {:#?}", weak_keys[0]);
+    let message = weak_keys[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("{keyed} artifacts would have a 1024-bit RSA key: `")),
+        "the message names how many artifacts the default gives a weak key ({keyed}): {message}"
+    );
+}
+
+/// The `related` places of a diagnostic as (line, column, label).
+fn related(diagnostic: &serde_json::Value) -> Vec<(u64, u64, String)> {
+    diagnostic["related"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `related` array: {diagnostic:#?}"))
+        .iter()
+        .map(|r| {
+            let number = |key: &str| r[key].as_u64().unwrap_or_else(|| panic!("`related` without `{key}`: {r}"));
+            (number("line"), number("column"), r["label"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Regression test for issue 14, defect 4: a duplicate host name said where
+/// the first one is as a byte offset in a hint.
+#[test]
+fn a_duplicate_host_shows_both_declarations() {
+    let diagnostics = check_json_values(&fixtures_dir().join("duplicate-host.toml"));
+    let duplicates = of_rule(&diagnostics, "duplicate-host");
+    assert_eq!(duplicates.len(), 1, "{diagnostics:#?}");
+    let duplicate = duplicates[0];
+    assert_eq!((duplicate["line"].as_u64(), duplicate["column"].as_u64()), (Some(51), Some(8)), "{duplicate:#?}");
+    assert_eq!(related(duplicate), [(46, 8, "first declared here".to_string())], "{duplicate:#?}");
+    assert!(!duplicate["hint"].as_str().unwrap_or_default().contains("byte"), "{duplicate:#?}");
+
+    let text = check_text("duplicate-host");
+    let shown = [
+        "46 │ name = \"worker1\"",
+        "   │        --------- first declared here",
+        "51 │ name = \"worker1\"",
+        "   │        ^^^^^^^^^ declared again here",
+    ];
+    for line in shown {
+        assert!(text.contains(line), "the text diagnostic lacks `{line}`:\n{text}");
+    }
+}
+
+/// A user whose `ca` differs from its set's shows where the set's CA is chosen.
+#[test]
+fn a_split_set_shows_where_the_set_ca_is_chosen() {
+    let diagnostics = check_json_values(&fixtures_dir().join("set-split-ca.toml"));
+    let split = of_rule(&diagnostics, "set-split-ca");
+    assert_eq!(split.len(), 1, "{diagnostics:#?}");
+    let chosen = (68, 6, "the set's CA `ca/kubernetes` is chosen here".to_string());
+    assert_eq!(related(split[0]), [chosen], "{:#?}", split[0]);
+}
+
 // ---- property test: no plan text makes the compiler panic ----
 
 /// The texts mutations start from: the example plans and the bad plans.
@@ -710,17 +810,18 @@ fn compile_without_panic(source: &str) -> Result<(), String> {
         }
     };
     for d in &diagnostics {
-        if let Some(span) = &d.span
-            && (span.start > span.end
+        for span in d.span.iter().chain(d.secondary.iter().map(|(span, _)| span)) {
+            if span.start > span.end
                 || span.end > source.len()
                 || !source.is_char_boundary(span.start)
-                || !source.is_char_boundary(span.end))
-        {
-            return Err(format!(
-                "`{}` has the span {span:?}, which does not fit a {}-byte source",
-                d.rule,
-                source.len()
-            ));
+                || !source.is_char_boundary(span.end)
+            {
+                return Err(format!(
+                    "`{}` has the span {span:?}, which does not fit a {}-byte source",
+                    d.rule,
+                    source.len()
+                ));
+            }
         }
     }
     catch_unwind(AssertUnwindSafe(|| {

@@ -138,12 +138,15 @@ pub fn label(field: &str) -> String {
     }
 }
 
-/// A value for people: strings bare, durations (`validity`, `ttl`) in hours.
+/// A value for people: strings bare, durations (`validity`, `ttl`) as the
+/// plan writes them.
 pub fn show(field: &str, value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "none".into(),
-        Value::Number(n) if is_duration(field) => n.as_u64().map_or_else(|| n.to_string(), super::duration_text),
+        Value::Number(n) if is_duration(field) => {
+            n.as_u64().map_or_else(|| n.to_string(), |s| crate::durations::length(std::time::Duration::from_secs(s)))
+        }
         Value::Array(items) => {
             let shown: Vec<String> = items.iter().map(|v| show("", v)).collect();
             format!("[{}]", shown.join(", "))

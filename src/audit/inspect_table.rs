@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+use crate::durations::{length, remaining};
 use crate::inspect::{ArtifactReport, Report};
 
 /// Renders the report as text tables. `on_disk`: an output tree was read.
@@ -80,6 +81,7 @@ fn certificates(report: &Report, on_disk: bool) -> Table {
                 "ca" => "self-signed",
                 _ => a.issuer.as_deref().unwrap_or("-"),
             };
+            let validity = a.validity_seconds.map(|s| length(std::time::Duration::from_secs(s)));
             let mut row = vec![
                 one(a.id.clone()),
                 dash(subject.map(|s| s.cn.as_str())),
@@ -88,13 +90,14 @@ fn certificates(report: &Report, on_disk: bool) -> Table {
                 one(if eku.is_empty() { "-".to_string() } else { eku.join(",") }),
                 one(issuer),
                 dash(a.key),
-                one(a.validity_seconds.map_or_else(|| "-".to_string(), super::duration_text)),
+                dash(validity.as_deref()),
             ];
             if on_disk {
                 let read = a.residual_seconds.is_some();
                 row.push(dash(a.not_before.as_deref().filter(|_| read)));
                 row.push(dash(a.not_after.as_deref().filter(|_| read)));
-                row.push(one(a.residual_seconds.map_or_else(|| "-".to_string(), super::residual_text)));
+                let residual = a.residual_seconds.map(|s| remaining(time::Duration::seconds(s)));
+                row.push(dash(residual.as_deref()));
             }
             row
         })

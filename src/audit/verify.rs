@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-use super::{residual_text, verify_files as files, verify_x509 as x509};
+use super::{verify_files as files, verify_x509 as x509};
+use crate::durations::remaining;
 use crate::model::{Artifact, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
 
 /// What to verify against.
@@ -131,7 +132,7 @@ pub struct Expiry {
 impl Expiry {
     /// The residual time as `kubeadm` shows it.
     pub fn residual(&self) -> String {
-        self.residual_seconds.map_or_else(|| "-".to_string(), residual_text)
+        self.residual_seconds.map_or_else(|| "-".to_string(), |s| remaining(time::Duration::seconds(s)))
     }
 }
 
@@ -416,9 +417,9 @@ impl Verifier<'_> {
         let not_after = cert.validity().not_after.to_datetime();
         if now > not_after {
             let message = format!(
-                "it expired on {} ({} days before {})",
+                "it expired on {} ({} before {})",
                 rfc3339(not_after),
-                (now - not_after).whole_days(),
+                remaining(now - not_after),
                 rfc3339(now)
             );
             self.fail(artifact, Some(path), Check::Expired, message);
@@ -432,11 +433,7 @@ impl Verifier<'_> {
         if let Some(window) = self.options.warn_within
             && not_after - now < window
         {
-            let message = format!(
-                "it expires on {}, in {}",
-                rfc3339(not_after),
-                residual_text((not_after - now).whole_seconds())
-            );
+            let message = format!("it expires on {}, in {}", rfc3339(not_after), remaining(not_after - now));
             self.push(artifact, Some(path), Check::ExpiresSoon, Severity::Warning, message);
             return "expires-soon";
         }

@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::durations::{length, remaining};
 use crate::graph::Graph;
 use crate::model::{ArtifactId, FileRole, Model, Spec};
 use crate::state::{ArtifactState, State};
@@ -267,14 +268,15 @@ impl Decider<'_> {
         let facts = recorded.cert.as_ref()?;
         let not_after = OffsetDateTime::parse(&facts.not_after, &time::format_description::well_known::Rfc3339).ok()?;
         let left = not_after - self.options.now;
-        let renew = time::Duration::try_from(lifetime / 3).ok()?;
+        let window = lifetime / 3;
+        let renew = time::Duration::try_from(window).ok()?;
         (left < renew).then(|| {
             let expiry = if left.is_negative() {
-                format!("expired {} ago", span(-left))
+                format!("expired {} ago", remaining(-left))
             } else {
-                format!("expires in {}", span(left))
+                format!("expires in {}", remaining(left))
             };
-            format!("{expiry}, renew_before {}", span(renew))
+            format!("{expiry}, renew_before {}", length(window))
         })
     }
 
@@ -367,15 +369,6 @@ fn left_behind(artifact: &crate::model::Artifact, recorded: &ArtifactState) -> V
     }
     let placed: HashSet<&str> = artifact.files.iter().map(|f| f.path.as_str()).collect();
     recorded.files.keys().filter(|p| !placed.contains(p.as_str())).cloned().collect()
-}
-
-/// A duration in days, or hours when under two days.
-fn span(duration: time::Duration) -> String {
-    if duration.whole_days() >= 2 {
-        format!("{}d", duration.whole_days())
-    } else {
-        format!("{}h", duration.whole_hours())
-    }
 }
 
 fn key_changed(old: &serde_json::Value, new: &serde_json::Value) -> bool {

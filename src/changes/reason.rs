@@ -42,7 +42,7 @@ fn compare(path: &str, old: &Value, new: &Value, parts: &mut Vec<String>) {
             let template = |v: &Value| v.as_str().map_or_else(|| "embedded".to_string(), |s| format!("override {s}"));
             parts.push(format!("template {} → {}", template(old), template(new)));
         }
-        _ => parts.push(format!("{} {} → {}", label(path), show(old), show(new))),
+        _ => parts.push(format!("{} {} → {}", label(path), show_at(path, old), show_at(path, new))),
     }
 }
 
@@ -53,13 +53,25 @@ fn label(path: &str) -> String {
         "subject.o" => "O".into(),
         "subject.cn" => "CN".into(),
         "eku" => "EKUs".into(),
-        "validity" => "validity (s)".into(),
         other => other.to_string(),
     }
 }
 
 fn is_scalar(value: &Value) -> bool {
     !matches!(value, Value::Array(_) | Value::Object(_))
+}
+
+/// A scalar at `path`; a duration (`validity`, `ttl`, recorded in seconds) as
+/// the plan writes it.
+fn show_at(path: &str, value: &Value) -> String {
+    match value.as_u64() {
+        Some(seconds) if is_duration(path) => crate::durations::length(std::time::Duration::from_secs(seconds)),
+        _ => show(value),
+    }
+}
+
+fn is_duration(path: &str) -> bool {
+    matches!(path.rsplit('.').next(), Some("validity" | "ttl"))
 }
 
 fn show(value: &Value) -> String {
@@ -81,5 +93,13 @@ mod tests {
         let new = json!({"sans": {"ip": ["10.0.0.1", "10.0.0.5"], "dns": []}, "key": "ecdsa-p256"});
         assert_eq!(spec_difference(&old, &new).unwrap(), "key rsa-2048 → ecdsa-p256, DNS SANs - a, IP SANs + 10.0.0.5");
         assert_eq!(spec_difference(&old, &old), None);
+    }
+
+    #[test]
+    fn durations_read_like_the_plan() {
+        let old = json!({"validity": 31_536_000});
+        let new = json!({"validity": 2_592_000});
+        assert_eq!(spec_difference(&old, &new).unwrap(), "validity 8760h → 720h");
+        assert_eq!(spec_difference(&json!({"ttl": 86_400}), &json!({"ttl": 5_400})).unwrap(), "ttl 24h → 90m");
     }
 }

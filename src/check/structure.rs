@@ -99,25 +99,30 @@ fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
         if issuers.len() < 2 {
             continue;
         }
-        let expected = model.set_cas.get(set).map(|s| &s.ca);
+        let set_ca = model.set_cas.get(set);
+        let expected = set_ca.map(|s| &s.ca);
         for (issuer, artifacts) in &issuers {
             if Some(*issuer) == expected {
                 continue;
             }
             for artifact in artifacts {
-                diagnostics.push(
-                    Diagnostic::error(
-                        "set-split-ca",
-                        format!(
-                            "`{}` would be signed by `{issuer}`, but the rest of the set `{set}` by `{}`",
-                            artifact.id,
-                            expected.map_or("another CA".to_string(), ToString::to_string)
-                        ),
-                    )
-                    .at_opt(span_of(artifact, artifact.spans.issuer.as_ref()))
-                    .label("a second CA for one set")
-                    .hint("the side that verifies a set trusts one CA: sign the whole set with one"),
-                );
+                let mut diagnostic = Diagnostic::error(
+                    "set-split-ca",
+                    format!(
+                        "`{}` would be signed by `{issuer}`, but the rest of the set `{set}` by `{}`",
+                        artifact.id,
+                        expected.map_or("another CA".to_string(), ToString::to_string)
+                    ),
+                )
+                .at_opt(span_of(artifact, artifact.spans.issuer.as_ref()))
+                .label("a second CA for one set")
+                .hint("the side that verifies a set trusts one CA: sign the whole set with one");
+                if let Some(set_ca) = set_ca
+                    && let Some(chosen) = set_ca.span.clone()
+                {
+                    diagnostic = diagnostic.also_at(chosen, format!("the set's CA `{}` is chosen here", set_ca.ca));
+                }
+                diagnostics.push(diagnostic);
             }
         }
     }

@@ -4,7 +4,8 @@
 //! Lifetimes are reported where the plan writes them: a leaf's own or its
 //! set's `validity`, else the CA's when the leaf keeps the default. Leaves
 //! that share that place are reported once, so a short CA gives one error,
-//! not one per certificate.
+//! not one per certificate. Weak keys likewise: one error per place that
+//! chooses `rsa-1024`, however many artifacts take their key from there.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::durations::length;
 use crate::model::{Artifact, ArtifactId, Model, Spec};
 use crate::plan::KeyAlgorithm;
 
@@ -28,10 +30,14 @@ struct Group<'m> {
 /// Lifetime problems keyed by (rule, CA, validity span, leaf validity).
 type Groups<'m> = BTreeMap<(&'static str, Option<&'m ArtifactId>, Option<(usize, usize)>, Duration), Group<'m>>;
 
+/// Artifacts with a 1024-bit RSA key, keyed by the span that chooses it.
+type WeakKeys<'m> = BTreeMap<Option<(usize, usize)>, Vec<&'m ArtifactId>>;
+
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
+    let mut weak_keys = WeakKeys::new();
     let mut groups = Groups::new();
     for artifact in &model.artifacts {
-        weak_key(artifact, diagnostics);
+        weak_key(artifact, &mut weak_keys);
         let Spec::Cert(cert) = &artifact.spec else { continue };
         let Some(ca_artifact) = model.artifact(&cert.issuer) else { continue };
         let Some(ca) = ca_artifact.spec.cert() else { continue };
@@ -55,30 +61,44 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
                 rule,
                 format!(
                     "{leaves} valid for {}, longer than its CA `{issuer}` ({})",
-                    show(validity),
-                    show(group.validity)
+                    length(validity),
+                    length(group.validity)
                 ),
             )
             .label("longer than the CA")
             .hint("shorten the leaf's `validity` or lengthen the CA's: a certificate cannot outlive its issuer"),
-            None => Diagnostic::warning(rule, format!("{leaves} valid for {}, longer than a year", show(validity)))
+            None => Diagnostic::warning(rule, format!("{leaves} valid for {}, longer than a year", length(validity)))
                 .label("more than a year")
                 .hint("Kubernetes and kubeadm issue leaves for one year; rotate instead of lengthening"),
         };
         diagnostics.push(diagnostic.at_opt(at));
     }
+    weak_key_errors(weak_keys, diagnostics);
 }
 
-fn weak_key(artifact: &Artifact, diagnostics: &mut Diagnostics) {
+fn weak_key<'m>(artifact: &'m Artifact, weak_keys: &mut WeakKeys<'m>) {
     let key = match &artifact.spec {
         Spec::Ca(c) | Spec::Cert(c) => c.key,
         Spec::Keypair(k) => k.key,
         _ => return,
     };
     if key == KeyAlgorithm::Rsa1024 {
+        let at = span_of(artifact, artifact.spans.key.as_ref()).map(|r| (r.start, r.end));
+        weak_keys.entry(at).or_default().push(&artifact.id);
+    }
+}
+
+/// One error per place that chooses a 1024-bit RSA key, naming how many
+/// artifacts take their key from there (`[defaults]` gives every key).
+fn weak_key_errors(weak_keys: WeakKeys<'_>, diagnostics: &mut Diagnostics) {
+    for (at, ids) in weak_keys {
+        let message = match ids.as_slice() {
+            [one] => format!("`{one}` would have a 1024-bit RSA key"),
+            many => format!("{} artifacts would have a 1024-bit RSA key: {}", many.len(), id_list(many)),
+        };
         diagnostics.push(
-            Diagnostic::error("rsa-too-small", format!("`{}` would have a 1024-bit RSA key", artifact.id))
-                .at_opt(span_of(artifact, artifact.spans.key.as_ref()))
+            Diagnostic::error("rsa-too-small", message)
+                .at_opt(at.map(|(start, end)| start..end))
                 .label("too weak")
                 .hint("RSA keys below 2048 bits are refused by Go's crypto/tls; use `rsa-2048` or `ecdsa-p256`"),
         );
@@ -87,15 +107,30 @@ fn weak_key(artifact: &Artifact, diagnostics: &mut Diagnostics) {
 
 /// "`a` is", "`a` and `b` are", "`a`, `b` and 3 more are".
 fn leaf_list(ids: &[&ArtifactId]) -> String {
-    let quoted: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
-    match quoted.as_slice() {
-        [one] => format!("{one} is"),
-        [a, b] => format!("{a} and {b} are"),
-        [a, b, rest @ ..] => format!("{a}, {b} and {} more are", rest.len()),
+    let verb = if ids.len() == 1 { "is" } else { "are" };
+    format!("{} {verb}", id_list(ids))
+}
+
+/// "`a`", "`a` and `b`", "`a`, `b` and 3 more".
+fn id_list(ids: &[&ArtifactId]) -> String {
+    match ids {
         [] => String::new(),
+        [one] => format!("`{one}`"),
+        [a, b] => format!("`{a}` and `{b}`"),
+        [a, b, rest @ ..] => format!("`{a}`, `{b}` and {} more", rest.len()),
     }
 }
 
-fn show(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_name_two_and_count_the_rest() {
+        let ids: Vec<ArtifactId> = ["ca/a", "cert/b", "cert/c", "cert/d"].map(|s| ArtifactId(s.to_string())).into();
+        let refs: Vec<&ArtifactId> = ids.iter().collect();
+        assert_eq!(leaf_list(&refs[..1]), "`ca/a` is");
+        assert_eq!(leaf_list(&refs[..2]), "`ca/a` and `cert/b` are");
+        assert_eq!(id_list(&refs), "`ca/a`, `cert/b` and 2 more");
+    }
 }

@@ -1,7 +1,8 @@
 //! Diagnostics: what every stage reports about a plan, and how it is shown.
 //!
 //! A [`Diagnostic`] carries a severity, a stable rule id, a message, the byte
-//! span in the plan it points at and an optional hint. Detecting a mistake and
+//! span in the plan it points at, any other places it is about (where a
+//! duplicate was first declared) and an optional hint. Detecting a mistake and
 //! rendering it are separate: stages only build diagnostics; [`render`] turns
 //! them into rustc-style text (with the offending value underlined) or JSON.
 
@@ -36,6 +37,9 @@ pub struct Diagnostic {
     pub span: Option<Range<usize>>,
     /// The text under the underline.
     pub label: Option<String>,
+    /// Other places the diagnostic is about, each with the text under its
+    /// underline, such as where a duplicate was first declared.
+    pub secondary: Vec<(Range<usize>, String)>,
     /// How to fix it.
     pub hint: Option<String>,
 }
@@ -43,7 +47,15 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error for `rule` with `message`.
     pub fn error(rule: &'static str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, rule, message: message.into(), span: None, label: None, hint: None }
+        Self {
+            severity: Severity::Error,
+            rule,
+            message: message.into(),
+            span: None,
+            label: None,
+            secondary: Vec::new(),
+            hint: None,
+        }
     }
 
     /// A warning for `rule` with `message`.
@@ -69,6 +81,14 @@ impl Diagnostic {
     #[must_use]
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
+        self
+    }
+
+    /// Adds another place the diagnostic is about, with the text under it:
+    /// the first of two declarations, the other side of a conflict.
+    #[must_use]
+    pub fn also_at(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.secondary.push((span, label.into()));
         self
     }
 

@@ -1,4 +1,6 @@
 //! Renders diagnostics as rustc-style text (codespan-reporting) or as JSON.
+//! The place a diagnostic points at is underlined with `^`, the other places
+//! it is about with `-`; in JSON those are its `related` entries.
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
@@ -21,14 +23,20 @@ pub fn render_text(
             Severity::Warning => codespan_reporting::diagnostic::Severity::Warning,
         };
         let mut cs = CsDiagnostic::new(severity).with_code(diagnostic.rule).with_message(&diagnostic.message);
+        let mut labels = Vec::new();
         if let Some(span) = clamp(diagnostic.span.clone(), source.len()) {
             let label = Label::primary((), span);
-            let label = match &diagnostic.label {
+            labels.push(match &diagnostic.label {
                 Some(text) => label.with_message(text),
                 None => label,
-            };
-            cs = cs.with_labels(vec![label]);
+            });
         }
+        for (span, text) in &diagnostic.secondary {
+            if let Some(span) = clamp(Some(span.clone()), source.len()) {
+                labels.push(Label::secondary((), span).with_message(text));
+            }
+        }
+        cs = cs.with_labels(labels);
         if let Some(hint) = &diagnostic.hint {
             cs = cs.with_notes(vec![format!("hint: {hint}")]);
         }
@@ -38,7 +46,8 @@ pub fn render_text(
 }
 
 /// Diagnostics as a JSON array: severity, rule, message, file, line, column,
-/// span and hint.
+/// span, label, hint and `related`, the other places a diagnostic is about
+/// (each with line, column, span and label; empty for most).
 pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> serde_json::Value {
     let items = diagnostics
         .iter()
@@ -46,6 +55,20 @@ pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
             let span = clamp(d.span.clone(), source.len());
             let (line, column) =
                 span.as_ref().map(|s| line_column(source, s.start)).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            let related = d
+                .secondary
+                .iter()
+                .filter_map(|(span, label)| {
+                    let span = clamp(Some(span.clone()), source.len())?;
+                    let (line, column) = line_column(source, span.start);
+                    Some(serde_json::json!({
+                        "line": line,
+                        "column": column,
+                        "span": [span.start, span.end],
+                        "label": label,
+                    }))
+                })
+                .collect::<Vec<_>>();
             serde_json::json!({
                 "severity": d.severity,
                 "rule": d.rule,
@@ -56,6 +79,7 @@ pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
                 "span": span.map(|s| [s.start, s.end]),
                 "label": d.label,
                 "hint": d.hint,
+                "related": related,
             })
         })
         .collect::<Vec<_>>();

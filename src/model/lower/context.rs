@@ -440,13 +440,16 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
                     )),
             );
         }
-        if let Some(first) = names.insert(name.to_ascii_lowercase(), host.name.span()) {
+        let key = name.to_ascii_lowercase();
+        if let Some(first) = names.get(&key).cloned() {
             diagnostics.push(
                 Diagnostic::error("duplicate-host", format!("the host `{name}` is declared twice"))
                     .at(host.name.span())
                     .label("declared again here")
-                    .hint(format!("the first declaration is at byte {}", first.start)),
+                    .also_at(first, "first declared here"),
             );
+        } else {
+            names.insert(key, host.name.span());
         }
         let address = match host.address.get_ref().trim().parse::<IpAddr>() {
             Ok(ip) => Some(ip),
@@ -464,14 +467,17 @@ fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<Host> {
                 None
             }
         };
-        if let Some(ip) = address
-            && let Some(_first) = addresses.insert(ip, host.address.span())
-        {
-            diagnostics.push(
-                Diagnostic::error("duplicate-address", format!("the address `{ip}` belongs to two hosts"))
-                    .at(host.address.span())
-                    .label("used again here"),
-            );
+        if let Some(ip) = address {
+            if let Some(first) = addresses.get(&ip).cloned() {
+                diagnostics.push(
+                    Diagnostic::error("duplicate-address", format!("the address `{ip}` belongs to two hosts"))
+                        .at(host.address.span())
+                        .label("used again here")
+                        .also_at(first, "first used here"),
+                );
+            } else {
+                addresses.insert(ip, host.address.span());
+            }
         }
         let mut roles: Vec<Role> = host.roles.get_ref().iter().map(|r| *r.get_ref()).collect();
         roles.sort();
@@ -738,12 +744,15 @@ fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConf
                         .label("no `/`, and not starting with `.`"),
                 );
             }
-            if seen.insert(name.clone(), user.name.span()).is_some() {
+            if let Some(first) = seen.get(&name).cloned() {
                 diagnostics.push(
                     Diagnostic::error("duplicate-user", format!("the user `{name}` is declared twice"))
                         .at(user.name.span())
-                        .label("declared again here"),
+                        .label("declared again here")
+                        .also_at(first, "first declared here"),
                 );
+            } else {
+                seen.insert(name.clone(), user.name.span());
             }
             let groups = user.groups.as_ref().map_or(&[][..], |g| g.get_ref().as_slice());
             for group in groups {
