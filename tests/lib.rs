@@ -13,5 +13,6 @@ mod incremental;
 mod kubectl_client;
 mod openssl_verify;
 mod pki_structure;
+mod regressions;
 mod safety;
 mod tls_handshake;

@@ -149,9 +149,9 @@ pub fn shortest_service_prefix(net: &ipnet::IpNet, minor: u32) -> u8 {
 
 /// Parses the service networks (`--service-cluster-ip-range`): one range, or
 /// two of different IP families, each no wider than the API server of
-/// Kubernetes 1.`minor` accepts and with a first address for the
-/// `kubernetes` Service.
-pub fn parse_service_cidrs(ranges: &[&str], minor: u32) -> Result<Vec<ipnet::IpNet>, ServiceCidrError> {
+/// Kubernetes 1.`minor` accepts (unchecked without a version) and with a
+/// first address for the `kubernetes` Service.
+pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ipnet::IpNet>, ServiceCidrError> {
     if ranges.is_empty() {
         return Err(ServiceCidrError::new("invalid-cidr", None, "no service network is given".into()));
     }
@@ -169,15 +169,17 @@ pub fn parse_service_cidrs(ranges: &[&str], minor: u32) -> Result<Vec<ipnet::IpN
             .parse::<ipnet::IpNet>()
             .map_err(|_| ServiceCidrError::new("invalid-cidr", Some(index), format!("`{text}` is not a CIDR")))?
             .trunc();
-        if net.hosts().next().is_none_or(|ip| ip == net.network()) {
+        if first_service_address(&net).is_none() {
             return Err(ServiceCidrError::new(
                 "invalid-cidr",
                 Some(index),
                 format!("the service network `{net}` has no usable first address"),
             ));
         }
-        let shortest = shortest_service_prefix(&net, minor);
-        if net.prefix_len() < shortest {
+        if let Some(minor) = minor
+            && net.prefix_len() < shortest_service_prefix(&net, minor)
+        {
+            let shortest = shortest_service_prefix(&net, minor);
             return Err(ServiceCidrError::new(
                 "service-cidr-too-large",
                 Some(index),
@@ -208,9 +210,20 @@ fn family(net: &ipnet::IpNet) -> &'static str {
     }
 }
 
-/// The first address of a service network: the `kubernetes` Service's.
+/// The first address of a service network, the one after the network
+/// address: the `kubernetes` Service's. An IPv4 network too small to have
+/// one that is not its broadcast address has none.
 pub fn first_service_address(net: &ipnet::IpNet) -> Option<IpAddr> {
-    net.hosts().next().filter(|ip| *ip != net.network())
+    match net {
+        ipnet::IpNet::V4(net) => {
+            let first = std::net::Ipv4Addr::from(u32::from(net.network()).checked_add(1)?);
+            (net.contains(&first) && first != net.broadcast()).then_some(first.into())
+        }
+        ipnet::IpNet::V6(net) => {
+            let first = std::net::Ipv6Addr::from(u128::from(net.network()).checked_add(1)?);
+            net.contains(&first).then_some(first.into())
+        }
+    }
 }
 
 /// The Kubernetes versions certplan knows the flags of.
@@ -252,18 +265,22 @@ mod tests {
 
     #[test]
     fn parses_service_networks() {
-        let nets = parse_service_cidrs(&["10.96.0.0/12", "fd00:10:96::/112"], 31).unwrap();
+        let nets = parse_service_cidrs(&["10.96.0.0/12", "fd00:10:96::/112"], Some(31)).unwrap();
         assert_eq!(nets.len(), 2);
         assert_eq!(first_service_address(&nets[0]), Some("10.96.0.1".parse().unwrap()));
         assert_eq!(first_service_address(&nets[1]), Some("fd00:10:96::1".parse().unwrap()));
-        assert_eq!(parse_service_cidrs(&["fd00:10:96::/112", "10.96.0.0/12"], 31).unwrap()[0].to_string(), "fd00:10:96::/112");
-        assert_eq!(parse_service_cidrs(&["10.96.0.5/12"], 31).unwrap()[0].to_string(), "10.96.0.0/12");
-        let rule = |ranges: &[&str], minor| parse_service_cidrs(ranges, minor).map_err(|e| (e.rule, e.index));
+        assert_eq!(parse_service_cidrs(&["fd00:10:96::/112", "10.96.0.0/12"], Some(31)).unwrap()[0].to_string(), "fd00:10:96::/112");
+        assert_eq!(parse_service_cidrs(&["10.96.0.5/12"], Some(31)).unwrap()[0].to_string(), "10.96.0.0/12");
+        let v6 = parse_service_cidrs(&["fd00:10:96::/112"], Some(31)).unwrap();
+        assert_eq!(first_service_address(&v6[0]), Some("fd00:10:96::1".parse().unwrap()));
+        let rule = |ranges: &[&str], minor| parse_service_cidrs(ranges, Some(minor)).map_err(|e| (e.rule, e.index));
+        assert_eq!(rule(&["10.96.0.0/31"], 31), Err(("invalid-cidr", Some(0))));
+        assert_eq!(rule(&["fd00::1/128"], 31), Err(("invalid-cidr", Some(0))));
         assert_eq!(rule(&["10.96.0.0/12", "10.100.0.0/16"], 31), Err(("service-cidr-families", Some(1))));
         assert_eq!(rule(&["10.96.0.0/12", "fd00::/112", "fd01::/112"], 31), Err(("service-cidr-families", Some(2))));
         assert_eq!(rule(&["10.0.0.0/8"], 31), Err(("service-cidr-too-large", Some(0))));
         assert_eq!(rule(&["10.96.0.0/12", "fd00::/64"], 33), Err(("service-cidr-too-large", Some(1))));
-        assert!(parse_service_cidrs(&["10.96.0.0/12", "fd00::/64"], 34).is_ok());
+        assert!(parse_service_cidrs(&["10.96.0.0/12", "fd00::/64"], Some(34)).is_ok());
         assert_eq!(rule(&["fd00::/48"], 35), Err(("service-cidr-too-large", Some(0))));
         assert_eq!(rule(&["10.96.0.1/32"], 31), Err(("invalid-cidr", Some(0))));
         assert_eq!(rule(&["10.96.0.0/12", "nonsense"], 31), Err(("invalid-cidr", Some(1))));

@@ -278,6 +278,12 @@ impl<'s> Renderer<'s> {
         if resolved.get("oneOf").is_some() {
             return "string, one of:".into();
         }
+        if let Some(Value::Array(types)) = resolved.get("type")
+            && types.iter().any(|t| t == "string")
+            && types.iter().any(|t| t == "array")
+        {
+            return "string, or array of strings".into();
+        }
         match primary_type(resolved) {
             Some("array") => {
                 let items = resolved.get("items").map_or(&Value::Null, |i| self.resolve(i));

@@ -281,13 +281,12 @@ fn token_groups(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
 }
 
 /// The service networks, each checked, primary first. Without a known
-/// version their sizes cannot be checked, and no model is built anyway.
+/// version their sizes are not checked (no model is built anyway).
 fn resolve_service_cidrs(
     value: &Spanned<ServiceCidrs>,
     minor: Option<u32>,
     diagnostics: &mut Diagnostics,
 ) -> Option<Vec<ipnet::IpNet>> {
-    let minor = minor?;
     let (texts, spans): (Vec<&str>, Vec<Range<usize>>) = match value.get_ref() {
         ServiceCidrs::List(items) => items.iter().map(|item| (item.get_ref().as_str(), item.span())).unzip(),
         ServiceCidrs::Text(text) => split_spans(text, value.span()).into_iter().unzip(),
