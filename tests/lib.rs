@@ -10,6 +10,7 @@ mod conveniences;
 mod diagnostics;
 mod etcd_cluster;
 mod incremental;
+mod independent_checkers;
 mod kubectl_client;
 mod openssl_verify;
 mod pki_structure;

@@ -4,9 +4,10 @@
 # `cargo test` leaves out as ignored.
 #
 # On a Debian machine it installs what those tests need when it is missing:
-# etcd-server and etcd-client (etcd 3.4), openssl, and kubernetes-client when
-# there is no kubectl. As another user than root it prints what to install
-# and stops.
+# etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
+# there is no kubectl, and python3-pip when python3 has no pip. As another
+# user than root it prints what to install and stops. With pip it installs
+# the Python checkers (pkilint, cryptography), pinned.
 #
 # Usage: tests/run.sh [extra arguments for the test binaries]
 set -euo pipefail
@@ -14,20 +15,29 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# A command, or `pip`: python3 with its pip module.
+have_tool() {
+    if [[ $1 == pip ]]; then
+        have python3 && python3 -m pip --version >/dev/null 2>&1
+    else
+        have "$1"
+    fi
+}
 
 missing=()
-for tool in etcd etcdctl openssl kubectl; do
-    have "$tool" || missing+=("$tool")
+for tool in etcd etcdctl openssl kubectl pip; do
+    have_tool "$tool" || missing+=("$tool")
 done
 
 if ((${#missing[@]} > 0)); then
     packages=(etcd-server etcd-client openssl)
     have kubectl || packages+=(kubernetes-client)
+    have_tool pip || packages+=(python3-pip)
     echo "tests/run.sh: missing ${missing[*]} (Debian packages: ${packages[*]})" >&2
     if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
         echo "tests/run.sh: cannot install packages here (not root, or no apt-get). Install them, then run this again:" >&2
         echo "    sudo apt-get update && sudo apt-get install -y ${packages[*]}" >&2
-        echo "(kubectl may come from anywhere; etcd and etcdctl must be 3.4 or later)" >&2
+        echo "(kubectl may come from anywhere; etcd and etcdctl must be 3.4 or later; python3 must be 3.10 or later)" >&2
         exit 1
     fi
 
@@ -62,7 +72,7 @@ if ((${#missing[@]} > 0)); then
 
     still=()
     for tool in "${missing[@]}"; do
-        have "$tool" || still+=("$tool")
+        have_tool "$tool" || still+=("$tool")
     done
     if ((${#still[@]} > 0)); then
         echo "tests/run.sh: still missing after installing: ${still[*]}" >&2
@@ -70,7 +80,36 @@ if ((${#missing[@]} > 0)); then
     fi
 fi
 
-echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p')" >&2
+# The independent checkers (tests/checkers/check_tree.py) read every
+# certificate and key with code certplan did not write: pkilint's RFC 5280
+# linter and Python's cryptography, from PyPI, pinned so every machine lints
+# by the same rules. pip runs only when the pinned versions do not import
+# yet, so later runs skip it. PIP_BREAK_SYSTEM_PACKAGES lets pip install
+# beside Debian's own Python packages (PEP 668); pip before 23.0.1 ignores it.
+pkilint_version=0.13.3
+cryptography_version=50.0.2
+checkers_ready() {
+    python3 - "$pkilint_version" "$cryptography_version" >/dev/null 2>&1 <<'EOF'
+import sys
+from importlib.metadata import version
+
+import cryptography  # noqa: F401 - importable, not only recorded
+import pkilint  # noqa: F401
+
+sys.exit((version("pkilint"), version("cryptography")) != tuple(sys.argv[1:]))
+EOF
+}
+if ! checkers_ready; then
+    echo "tests/run.sh: installing pkilint $pkilint_version and cryptography $cryptography_version with pip" >&2
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet \
+        "pkilint==$pkilint_version" "cryptography==$cryptography_version"
+    if ! checkers_ready; then
+        echo "tests/run.sh: pkilint $pkilint_version and cryptography $cryptography_version do not import after pip install" >&2
+        exit 1
+    fi
+fi
+
+echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), $(python3 --version), pkilint $pkilint_version, cryptography $cryptography_version" >&2
 
 # Build the user guide. The book tests in the suite run its examples, but
 # only mdbook notices a page that SUMMARY.md links and nobody wrote

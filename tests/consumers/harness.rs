@@ -22,8 +22,9 @@ use serde_json::Value;
 use crate::common;
 
 /// What to tell someone whose machine lacks a consumer binary.
-pub const RUN_SH: &str = "run tests/run.sh: it installs etcd-server, etcd-client, openssl and \
-     (when kubectl is missing) kubernetes-client, then runs every test";
+pub const RUN_SH: &str = "run tests/run.sh: it installs etcd-server, etcd-client, openssl, \
+     (when kubectl is missing) kubernetes-client and the Python checkers pkilint and cryptography, \
+     then runs every test";
 
 /// Panics, loudly, unless every tool is an executable on PATH.
 pub fn require_tools(tools: &[&str]) {
