@@ -73,7 +73,10 @@ fn dual_stack_ranges_reach_the_flags_and_ipv6_urls_are_bracketed() {
         assert!(env.contains(flag), "kube-apiserver.env lacks {flag}:\n{env}");
     }
     let etcd = std::fs::read_to_string(out.join("hosts/cp2/etc/kubernetes/etcd.env")).expect("read env");
-    for flag in ["--listen-client-urls=https://[fd00:10::12]:2379,https://[::1]:2379", "--listen-peer-urls=https://[fd00:10::12]:2380"] {
+    for flag in [
+        "--listen-client-urls=https://[fd00:10::12]:2379,https://[::1]:2379",
+        "--listen-peer-urls=https://[fd00:10::12]:2380",
+    ] {
         assert!(etcd.contains(flag), "etcd.env lacks {flag}:\n{etcd}");
     }
     let doc = inspect(&plan, &out);

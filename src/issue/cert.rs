@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -313,7 +313,10 @@ mod tests {
 
     #[test]
     fn a_validity_past_the_year_9999_is_an_error() {
-        let now = OffsetDateTime::new_utc(time::Date::from_calendar_date(9990, time::Month::January, 1).unwrap(), time::Time::MIDNIGHT);
+        let now = OffsetDateTime::new_utc(
+            time::Date::from_calendar_date(9990, time::Month::January, 1).unwrap(),
+            time::Time::MIDNIGHT,
+        );
         let error = issue_cert(&spec(std::time::Duration::from_secs(20 * 366 * 86_400)), None, None, now).unwrap_err();
         assert!(matches!(error, IssueError::ValidityOverflow { .. }), "{error}");
         assert!(error.to_string().contains("`test-ca`"), "{error}");

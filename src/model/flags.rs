@@ -112,6 +112,17 @@ pub fn build(paths: &Paths<'_>) -> Result<Vec<Artifact>, MissingFile> {
     Ok(out)
 }
 
+fn flag_file(paths: &Paths<'_>, component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
+    let file = paths.context.layout.in_config(&format!("{component}.env"));
+    Artifact {
+        id: ArtifactId::new(&["flags", component, &host.name]),
+        spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
+        files: vec![super::lower::host_placement(host, file, FileRole::Flags)],
+        origin: Some(host.span.clone()),
+        spans: super::Spans::default(),
+    }
+}
+
 struct Var {
     name: String,
     flags: Vec<(String, String)>,
@@ -238,8 +249,11 @@ fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     let context = on.paths.context;
     let kubeconfig = on.kubeconfig("kubeconfig/kube-controller-manager")?;
-    let duration_flag =
-        if context.cluster.version < (1, 19) { "experimental-cluster-signing-duration" } else { "cluster-signing-duration" };
+    let duration_flag = if context.cluster.version < (1, 19) {
+        "experimental-cluster-signing-duration"
+    } else {
+        "cluster-signing-duration"
+    };
     let signing_ca = super::lower::set_ca(context, "apiserver-client");
     let signing = if super::lower::signing_needed(context) {
         Some((on.cert(signing_ca.as_str())?, on.key(signing_ca.as_str())?))
@@ -306,7 +320,11 @@ fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
         .flag("cert-dir", KUBELET_CERT_DIR)
         .flag_if(!static_client, "rotate-certificates", "true")
         .flag_if(rotate_server, "rotate-server-certificates", "true")
-        .flag_if(rotate_server && context.cluster.version < (1, 20), "feature-gates", "RotateKubeletServerCertificate=true")
+        .flag_if(
+            rotate_server && context.cluster.version < (1, 20),
+            "feature-gates",
+            "RotateKubeletServerCertificate=true",
+        )
         .done())
 }
 

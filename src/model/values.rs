@@ -197,7 +197,10 @@ pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ip
         return Err(ServiceCidrError::new(
             "service-cidr-families",
             Some(1),
-            format!("both service networks, `{first}` and `{second}`, are {}; a dual-stack cluster has one of each family", family(first)),
+            format!(
+                "both service networks, `{first}` and `{second}`, are {}; a dual-stack cluster has one of each family",
+                family(first)
+            ),
         ));
     }
     Ok(nets)
@@ -269,7 +272,10 @@ mod tests {
         assert_eq!(nets.len(), 2);
         assert_eq!(first_service_address(&nets[0]), Some("10.96.0.1".parse().unwrap()));
         assert_eq!(first_service_address(&nets[1]), Some("fd00:10:96::1".parse().unwrap()));
-        assert_eq!(parse_service_cidrs(&["fd00:10:96::/112", "10.96.0.0/12"], Some(31)).unwrap()[0].to_string(), "fd00:10:96::/112");
+        assert_eq!(
+            parse_service_cidrs(&["fd00:10:96::/112", "10.96.0.0/12"], Some(31)).unwrap()[0].to_string(),
+            "fd00:10:96::/112"
+        );
         assert_eq!(parse_service_cidrs(&["10.96.0.5/12"], Some(31)).unwrap()[0].to_string(), "10.96.0.0/12");
         let v6 = parse_service_cidrs(&["fd00:10:96::/112"], Some(31)).unwrap();
         assert_eq!(first_service_address(&v6[0]), Some("fd00:10:96::1".parse().unwrap()));

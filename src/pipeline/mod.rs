@@ -39,7 +39,7 @@ impl Compiled {
 
 /// Compiles plan text; on failure, every diagnostic found (warnings too).
 pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
-    let plan = crate::plan::parse_plan(source).map_err(|d| Diagnostics(vec![d]))?;
+    let plan = crate::plan::parse_plan(source).map_err(|d| Diagnostics(vec![*d]))?;
     let model = crate::model::lower_plan(&plan)?;
     let mut diagnostics = crate::check::check_model(&model);
     if diagnostics.has_errors() {

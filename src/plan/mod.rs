@@ -17,12 +17,12 @@ use crate::diag::Diagnostic;
 
 /// Parses a plan. A TOML or shape error becomes one diagnostic pointing at
 /// the offending text, with the nearest valid key suggested for unknown keys.
-pub fn parse_plan(source: &str) -> Result<PlanFile, Diagnostic> {
+pub fn parse_plan(source: &str) -> Result<PlanFile, Box<Diagnostic>> {
     toml::from_str::<PlanFile>(source).map_err(|error| {
         let message = error.message().trim().to_string();
         let (rule, hint) = classify(&message);
         let first_line = message.lines().next().unwrap_or_default().to_string();
-        Diagnostic::error(rule, first_line).at_opt(error.span()).label(label_for(rule)).hint_opt(hint)
+        Box::new(Diagnostic::error(rule, first_line).at_opt(error.span()).label(label_for(rule)).hint_opt(hint))
     })
 }
 
