@@ -6,12 +6,13 @@
 //! It compares compiled models by artifact id and never reads an output
 //! tree, so it works on two revisions of a plan in a pull request.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::consumers::Consumers;
 use super::fields::{FieldChange, field_changes};
+use crate::graph::Graph;
 use crate::model::{Artifact, FileRole, Spec};
 
 /// One side of a diff: a plan's name and what it compiles to.
@@ -23,6 +24,8 @@ pub struct Side<'a> {
     pub artifacts: &'a [Artifact],
     /// Its hosts' names, in plan order.
     pub hosts: &'a [String],
+    /// Its artifact graph; `None` for a plan that does not exist.
+    pub graph: Option<&'a Graph>,
 }
 
 /// The diff document (`certplan diff --format json`).
@@ -116,13 +119,12 @@ pub struct HostImpact {
 pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
     let old_by_id: HashMap<&str, &Artifact> = old.artifacts.iter().map(|a| (a.id.as_str(), a)).collect();
     let new_ids: HashSet<&str> = new.artifacts.iter().map(|a| a.id.as_str()).collect();
-    let content = content_changes(&old_by_id, new.artifacts);
-    let dependents = dependents(new.artifacts);
+    let content = content_changes(&old_by_id, new);
     let mut impact = Impact::new(old, new);
     let mut changed = Vec::new();
     let mut added = Vec::new();
     let mut notes = Vec::new();
-    for artifact in new.artifacts {
+    for (i, artifact) in new.artifacts.iter().enumerate() {
         let id = artifact.id.as_str();
         let Some(before) = old_by_id.get(id) else {
             impact.write_all(artifact);
@@ -143,7 +145,7 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         if old_sorted != new_sorted {
             fields.push(FieldChange::list("files", &json_list(&old_paths), &json_list(&new_paths)));
         }
-        let is_content = content.contains(id);
+        let is_content = content[i];
         if !is_content && fields.is_empty() {
             continue;
         }
@@ -164,14 +166,20 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
             kind: artifact.spec.kind(),
             content: is_content,
             fields,
-            because: artifact
-                .spec
-                .inputs()
+            because: new
+                .graph
+                .map(|graph| graph.inputs(i))
+                .unwrap_or_default()
                 .iter()
-                .filter(|input| input.as_str() != id && content.contains(input.as_str()))
-                .map(ToString::to_string)
+                .filter(|link| content[link.index])
+                .map(|link| new.artifacts[link.index].id.to_string())
                 .collect(),
-            cascade: if is_content { cascade(id, &dependents) } else { Vec::new() },
+            cascade: match new.graph {
+                Some(graph) if is_content => {
+                    graph.cascade(i).into_iter().map(|j| new.artifacts[j].id.to_string()).collect()
+                }
+                _ => Vec::new(),
+            },
         });
     }
     let removed: Vec<ArtifactRef> = old
@@ -227,55 +235,20 @@ fn reference(artifact: &Artifact) -> ArtifactRef {
     }
 }
 
-/// The ids of the new plan's artifacts whose content changes: new ones,
-/// those whose spec changed, and, to a fixed point, those with such an input.
-fn content_changes<'a>(old_by_id: &HashMap<&str, &Artifact>, new: &'a [Artifact]) -> HashSet<&'a str> {
-    let mut changed: HashSet<&str> = new
-        .iter()
-        .filter(|a| old_by_id.get(a.id.as_str()).is_none_or(|b| b.spec != a.spec))
-        .map(|a| a.id.as_str())
-        .collect();
-    loop {
-        let grown: Vec<&str> = new
-            .iter()
-            .filter(|a| !changed.contains(a.id.as_str()))
-            .filter(|a| a.spec.inputs().iter().any(|input| input != &a.id && changed.contains(input.as_str())))
-            .map(|a| a.id.as_str())
-            .collect();
-        if grown.is_empty() {
-            return changed;
-        }
-        changed.extend(grown);
-    }
-}
-
-/// Input id → the artifacts that embed it or are signed by it, in plan order.
-fn dependents(artifacts: &[Artifact]) -> HashMap<&str, Vec<&str>> {
-    let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
-    for artifact in artifacts {
-        for input in artifact.spec.inputs() {
-            if input != artifact.id
-                && let Some(known) = artifacts.iter().find(|a| a.id == input)
-            {
-                users.entry(known.id.as_str()).or_default().push(artifact.id.as_str());
+/// By index into the new plan's artifacts, whether its content changes: new
+/// ones, those whose spec changed, and those with an input whose content
+/// changes (the graph's order puts every input first).
+fn content_changes(old_by_id: &HashMap<&str, &Artifact>, new: Side<'_>) -> Vec<bool> {
+    let mut changed: Vec<bool> =
+        new.artifacts.iter().map(|a| old_by_id.get(a.id.as_str()).is_none_or(|b| b.spec != a.spec)).collect();
+    if let Some(graph) = new.graph {
+        for &i in &graph.order {
+            if !changed[i] && graph.inputs(i).iter().any(|link| changed[link.index]) {
+                changed[i] = true;
             }
         }
     }
-    users
-}
-
-fn cascade(id: &str, dependents: &HashMap<&str, Vec<&str>>) -> Vec<String> {
-    let mut seen: Vec<&str> = Vec::new();
-    let mut queue: VecDeque<&str> = VecDeque::from([id]);
-    while let Some(next) = queue.pop_front() {
-        for &user in dependents.get(next).map_or(&[][..], Vec::as_slice) {
-            if user != id && !seen.contains(&user) {
-                seen.push(user);
-                queue.push_back(user);
-            }
-        }
-    }
-    seen.into_iter().map(String::from).collect()
+    changed
 }
 
 /// Files written and removed per host, and who reads them.

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::consumers::Consumers;
+use crate::graph::{self, Graph};
 use crate::model::{Model, Spec};
 
 /// The graph formats.
@@ -81,12 +82,13 @@ pub struct Edge {
     pub flags: Vec<String>,
 }
 
-/// Builds the graph of a model.
-pub fn graph(model: &Model) -> GraphDoc {
+/// Draws the graph of a model: its signing and embedding edges as the
+/// artifact graph has them, plus which component on which host uses what.
+pub fn graph(model: &Model, dependencies: &Graph) -> GraphDoc {
     let consumers = Consumers::index(&model.artifacts);
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
-    for artifact in &model.artifacts {
+    for (i, artifact) in model.artifacts.iter().enumerate() {
         let (set, host, label) = match &artifact.spec {
             Spec::Ca(cert) | Spec::Cert(cert) => (cert.set, cert.host.clone(), cert.subject.cn.clone()),
             Spec::Keypair(pair) => (Some(pair.set), None, artifact.id.to_string()),
@@ -95,37 +97,27 @@ pub fn graph(model: &Model) -> GraphDoc {
         };
         nodes.push(Node { id: artifact.id.to_string(), kind: artifact.spec.kind(), label, set, host: host.clone() });
         let id = artifact.id.to_string();
-        match &artifact.spec {
-            Spec::Cert(cert) => edges.push(Edge {
-                from: cert.issuer.to_string(),
+        for link in dependencies.inputs(i) {
+            let (relation, set) = match link.relation {
+                graph::Relation::Signs => (Relation::Signs, set),
+                graph::Relation::Embeds => (Relation::Embeds, None),
+            };
+            edges.push(Edge {
+                from: model.artifacts[link.index].id.to_string(),
                 to: id.clone(),
-                relation: Relation::Signs,
-                set: cert.set,
+                relation,
+                set,
                 flags: Vec::new(),
-            }),
-            Spec::Kubeconfig(_) => {
-                for input in artifact.spec.inputs() {
-                    edges.push(Edge {
-                        from: input.to_string(),
-                        to: id.clone(),
-                        relation: Relation::Embeds,
-                        set: None,
-                        flags: Vec::new(),
-                    });
-                }
-            }
-            Spec::Flags(_) => {
-                if let Some(host) = host {
-                    edges.push(Edge {
-                        from: id.clone(),
-                        to: format!("host/{host}"),
-                        relation: Relation::RunsOn,
-                        set: None,
-                        flags: Vec::new(),
-                    });
-                }
-            }
-            _ => {}
+            });
+        }
+        if let (Spec::Flags(_), Some(host)) = (&artifact.spec, host) {
+            edges.push(Edge {
+                from: id.clone(),
+                to: format!("host/{host}"),
+                relation: Relation::RunsOn,
+                set: None,
+                flags: Vec::new(),
+            });
         }
         for found in consumers.of_artifact(artifact) {
             edges.push(Edge {

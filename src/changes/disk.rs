@@ -26,6 +26,32 @@ pub enum FileStatus {
     Missing,
 }
 
+/// What deciding needs to know of the output tree: whether a file is there,
+/// whether a recorded file is as written, and an intact copy's content. The
+/// real tree is [`Disk`]; the decider's unit tests use one in memory.
+pub trait TreeView {
+    /// Whether a file exists (without following symlinks).
+    fn exists(&self, relative: &str) -> bool;
+    /// The status of a recorded file.
+    fn status(&self, relative: &str, recorded: &FileState) -> FileStatus;
+    /// The content of the first intact recorded file of `role`.
+    fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>>;
+}
+
+impl TreeView for Disk {
+    fn exists(&self, relative: &str) -> bool {
+        Disk::exists(self, relative)
+    }
+
+    fn status(&self, relative: &str, recorded: &FileState) -> FileStatus {
+        Disk::status(self, relative, recorded)
+    }
+
+    fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>> {
+        Disk::read_intact(self, files, role)
+    }
+}
+
 /// The output directory, read lazily.
 pub struct Disk {
     root: PathBuf,

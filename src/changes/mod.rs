@@ -5,8 +5,10 @@
 
 mod disk;
 mod reason;
+#[cfg(test)]
+mod tests;
 
-pub use disk::{Disk, FileStatus, file_facts, sha256_hex};
+pub use disk::{Disk, FileStatus, TreeView, file_facts, sha256_hex};
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -14,7 +16,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::durations::{length, remaining};
-use crate::graph::Graph;
+use crate::graph::{Graph, Relation};
 use crate::model::{ArtifactId, FileRole, Model, Spec};
 use crate::state::{ArtifactState, State};
 
@@ -133,7 +135,7 @@ pub fn decide(
     model: &Model,
     graph: &Graph,
     state: &State,
-    disk: &Disk,
+    disk: &dyn TreeView,
     options: &Options,
 ) -> Result<Vec<Change>, ChangeError> {
     for id in &options.rotate {
@@ -141,8 +143,16 @@ pub fn decide(
             return Err(ChangeError::UnknownRotate(id.clone()));
         }
     }
-    let mut decider =
-        Decider { model, disk, options, new_key: HashSet::new(), new_content: HashSet::new(), changes: Vec::new() };
+    let count = model.artifacts.len();
+    let mut decider = Decider {
+        model,
+        graph,
+        disk,
+        options,
+        new_key: vec![false; count],
+        new_content: vec![false; count],
+        changes: Vec::new(),
+    };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
         decider.decide_one(i, state.artifacts.get(id.as_str()), &graph.fingerprints[i])?;
@@ -167,10 +177,13 @@ pub fn decide(
 
 struct Decider<'a> {
     model: &'a Model,
-    disk: &'a Disk,
+    graph: &'a Graph,
+    disk: &'a dyn TreeView,
     options: &'a Options,
-    new_key: HashSet<ArtifactId>,
-    new_content: HashSet<ArtifactId>,
+    /// By artifact index: whether it gets a new key in this run.
+    new_key: Vec<bool>,
+    /// By artifact index: whether its content (certificate, token) changes.
+    new_content: Vec<bool>,
     changes: Vec<Change>,
 }
 
@@ -224,20 +237,22 @@ impl Decider<'_> {
             self.push(i, action, difference, new_key, writes, removes);
             return Ok(());
         }
-        let inputs = artifact.spec.inputs();
-        if let Spec::Cert(cert) = &artifact.spec
-            && self.new_key.contains(&cert.issuer)
-        {
-            let reason = format!("its issuer `{}` gets a new key", cert.issuer);
-            let writes = self.keeping_key(i, recorded, paths());
-            self.push(i, Action::Reissue, reason, false, writes, removes);
-            return Ok(());
-        }
-        if matches!(artifact.spec, Spec::Kubeconfig(_))
-            && let Some(input) = inputs.iter().find(|input| self.new_content.contains(*input))
-        {
-            self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths(), removes);
-            return Ok(());
+        // What the graph says this artifact depends on, and how.
+        for link in self.graph.inputs(i) {
+            let input = &self.model.artifacts[link.index].id;
+            match link.relation {
+                Relation::Signs if self.new_key[link.index] => {
+                    let reason = format!("its issuer `{input}` gets a new key");
+                    let writes = self.keeping_key(i, recorded, paths());
+                    self.push(i, Action::Reissue, reason, false, writes, removes);
+                    return Ok(());
+                }
+                Relation::Embeds if self.new_content[link.index] => {
+                    self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths(), removes);
+                    return Ok(());
+                }
+                Relation::Signs | Relation::Embeds => {}
+            }
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
             let new_token = artifact.spec.is_token();
@@ -348,13 +363,13 @@ impl Decider<'_> {
         let material = artifact.spec.has_material();
         let new_key = material && (new_key || action == Action::Create);
         if material && matches!(action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew) {
-            self.new_content.insert(artifact.id.clone());
+            self.new_content[i] = true;
         }
         if material && artifact.spec.is_token() && new_key {
-            self.new_content.insert(artifact.id.clone());
+            self.new_content[i] = true;
         }
         if new_key {
-            self.new_key.insert(artifact.id.clone());
+            self.new_key[i] = true;
         }
         self.changes.push(Change { id: artifact.id.clone(), index: Some(i), action, reason, new_key, writes, removes });
     }

@@ -25,7 +25,7 @@ pub fn run(args: &GraphArgs) -> u8 {
     let Some(compiled) = load::compile_and_report(&loaded, false) else {
         return 1;
     };
-    let doc = graph(&compiled.model);
+    let doc = graph(&compiled.model, &compiled.graph);
     match args.format {
         GraphFormat::Dot => outln!("{}", to_dot(&doc).trim_end()),
         GraphFormat::Mermaid => outln!("{}", to_mermaid(&doc).trim_end()),

@@ -1,28 +1,54 @@
-//! The artifact graph: an edge from every artifact to each artifact that
-//! embeds it or is signed by it, a topological order, and fingerprints.
+//! The artifact graph, the one answer to "what depends on what": a node per
+//! artifact and an edge from every artifact to each one it signs or that
+//! embeds it, each edge saying which ([`Relation`]). Issue order, the change
+//! cascade of `plan`/`apply`, `diff`'s cascade, `graph`'s export and the
+//! material `apply` must read back all ask it; nothing else works out
+//! dependencies.
 //!
-//! A fingerprint is the SHA-256 of an artifact's own spec and of the
-//! fingerprints of its inputs, so it changes exactly when something the
-//! artifact embeds changes.
+//! It also holds every artifact's fingerprint: the SHA-256 of its own spec and
+//! of the fingerprints of its inputs, so it changes exactly when something the
+//! artifact embeds or is signed by changes.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use rayon::prelude::*;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::{ArtifactId, Model};
+use crate::model::{ArtifactId, Model, Spec};
+
+/// Why an artifact depends on another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relation {
+    /// A CA signs a certificate: a new CA key means a new certificate.
+    Signs,
+    /// A kubeconfig embeds a CA certificate, a client certificate or a
+    /// token: new content there means the kubeconfig is rendered again.
+    Embeds,
+}
+
+/// One edge, seen from one end: the artifact at the other end, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The other artifact's index in `Model::artifacts`.
+    pub index: usize,
+    /// What the edge means.
+    pub relation: Relation,
+}
 
 /// The compiled graph of a model.
 #[derive(Debug)]
 pub struct Graph {
-    /// Artifacts as nodes (indices into `Model::artifacts`), inputs → users.
-    pub dag: DiGraph<usize, ()>,
-    /// Artifact indices in dependency order.
+    /// Artifact indices in dependency order: every artifact after its inputs.
     pub order: Vec<usize>,
     /// Fingerprint of every artifact, by index.
     pub fingerprints: Vec<String>,
-    index: HashMap<ArtifactId, NodeIndex>,
+    /// What each artifact depends on, in the order its spec names them.
+    inputs: Vec<Vec<Link>>,
+    /// What depends on each artifact, in plan order.
+    dependents: Vec<Vec<Link>>,
 }
 
 /// A graph that cannot be built: an input missing or a cycle.
@@ -41,21 +67,42 @@ pub enum GraphError {
     Cycle(ArtifactId),
 }
 
+/// The artifacts a spec depends on, and how.
+fn relations(spec: &Spec) -> Vec<(&ArtifactId, Relation)> {
+    match spec {
+        Spec::Cert(cert) => vec![(&cert.issuer, Relation::Signs)],
+        Spec::Kubeconfig(kubeconfig) => {
+            vec![(&kubeconfig.ca, Relation::Embeds), (kubeconfig.credential.artifact(), Relation::Embeds)]
+        }
+        Spec::Ca(_)
+        | Spec::Keypair(_)
+        | Spec::TokenFile(_)
+        | Spec::BootstrapToken(_)
+        | Spec::Flags(_)
+        | Spec::Manifest(_) => Vec::new(),
+    }
+}
+
 impl Graph {
     /// Builds the graph of a model.
     pub fn build(model: &Model) -> Result<Self, GraphError> {
-        let mut dag = DiGraph::new();
-        let index: HashMap<ArtifactId, NodeIndex> =
-            model.artifacts.iter().enumerate().map(|(i, a)| (a.id.clone(), dag.add_node(i))).collect();
-        for artifact in &model.artifacts {
-            for input in artifact.spec.inputs() {
-                if input == artifact.id {
+        let count = model.artifacts.len();
+        let mut inputs: Vec<Vec<Link>> = vec![Vec::new(); count];
+        let mut dependents: Vec<Vec<Link>> = vec![Vec::new(); count];
+        let mut dag: DiGraph<usize, ()> = DiGraph::with_capacity(count, count);
+        let nodes: Vec<NodeIndex> = (0..count).map(|i| dag.add_node(i)).collect();
+        for (i, artifact) in model.artifacts.iter().enumerate() {
+            for (input, relation) in relations(&artifact.spec) {
+                // A CA signs itself: not an edge.
+                if *input == artifact.id {
                     continue;
                 }
-                let from = *index
-                    .get(&input)
+                let from = model
+                    .position(input)
                     .ok_or_else(|| GraphError::MissingInput { artifact: artifact.id.clone(), input: input.clone() })?;
-                dag.add_edge(from, index[&artifact.id], ());
+                inputs[i].push(Link { index: from, relation });
+                dependents[from].push(Link { index: i, relation });
+                dag.add_edge(nodes[from], nodes[i], ());
             }
         }
         let order: Vec<usize> = petgraph::algo::toposort(&dag, None)
@@ -63,41 +110,79 @@ impl Graph {
             .into_iter()
             .map(|n| dag[n])
             .collect();
-        // An artifact's own spec is hashed on its own, across cores; only
-        // folding in the inputs' fingerprints must follow the order.
-        let mut spec_hashers: Vec<Option<Sha256>> = model
-            .artifacts
-            .par_iter()
-            .map_init(Vec::new, |buffer, artifact| {
-                buffer.clear();
-                serde_json::to_writer(&mut *buffer, &artifact.spec).ok()?;
-                Some(Sha256::new_with_prefix(buffer.as_slice()))
-            })
-            .collect();
-        let mut fingerprints = vec![String::new(); model.artifacts.len()];
-        for &i in &order {
-            let artifact = &model.artifacts[i];
-            let mut hasher = spec_hashers[i].take().unwrap_or_default();
-            for input in artifact.spec.inputs() {
-                if input != artifact.id {
-                    hasher.update(fingerprints[dag[index[&input]]].as_bytes());
+        let fingerprints = fingerprints(model, &order, &inputs);
+        Ok(Self { order, fingerprints, inputs, dependents })
+    }
+
+    /// What artifact `i` depends on, in the order its spec names them.
+    pub fn inputs(&self, i: usize) -> &[Link] {
+        self.inputs.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// What depends on artifact `i` directly, in plan order.
+    pub fn dependents(&self, i: usize) -> &[Link] {
+        self.dependents.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// Everything that depends on artifact `i`, directly or through others,
+    /// nearest first (breadth first, plan order within a distance).
+    pub fn cascade(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.dependents.len()];
+        let mut found = Vec::new();
+        let mut queue = VecDeque::from([i]);
+        while let Some(next) = queue.pop_front() {
+            for link in self.dependents(next) {
+                if link.index != i && !seen[link.index] {
+                    seen[link.index] = true;
+                    found.push(link.index);
+                    queue.push_back(link.index);
                 }
             }
-            fingerprints[i] = hex::encode(hasher.finalize());
         }
-        Ok(Self { dag, order, fingerprints, index })
+        found
     }
 
-    /// The node of an artifact.
-    pub fn node(&self, id: &ArtifactId) -> Option<NodeIndex> {
-        self.index.get(id).copied()
+    /// The artifacts in waves: every artifact of a wave depends only on
+    /// artifacts of earlier waves, so one wave can be issued in parallel
+    /// once the waves before it are done. Roots (CAs) come first.
+    pub fn waves(&self) -> Vec<Vec<usize>> {
+        let mut depth = vec![0usize; self.inputs.len()];
+        for &i in &self.order {
+            depth[i] = self.inputs(i).iter().map(|link| depth[link.index] + 1).max().unwrap_or(0);
+        }
+        let mut waves: Vec<Vec<usize>> = Vec::new();
+        for &i in &self.order {
+            if waves.len() <= depth[i] {
+                waves.resize_with(depth[i] + 1, Vec::new);
+            }
+            waves[depth[i]].push(i);
+        }
+        for wave in &mut waves {
+            wave.sort_unstable();
+        }
+        waves
     }
+}
 
-    /// Indices of the artifacts that use artifact `i` directly.
-    pub fn dependents(&self, i: usize, model: &Model) -> Vec<usize> {
-        let Some(node) = self.node(&model.artifacts[i].id) else {
-            return Vec::new();
-        };
-        self.dag.neighbors_directed(node, petgraph::Direction::Outgoing).map(|n| self.dag[n]).collect()
+/// Every artifact's fingerprint. Its own spec is hashed on its own, across
+/// cores; only folding in the inputs' fingerprints must follow the order.
+fn fingerprints(model: &Model, order: &[usize], inputs: &[Vec<Link>]) -> Vec<String> {
+    let mut spec_hashers: Vec<Option<Sha256>> = model
+        .artifacts
+        .par_iter()
+        .map_init(Vec::new, |buffer, artifact| {
+            buffer.clear();
+            serde_json::to_writer(&mut *buffer, &artifact.spec).ok()?;
+            Some(Sha256::new_with_prefix(buffer.as_slice()))
+        })
+        .collect();
+    let mut fingerprints = vec![String::new(); model.artifacts.len()];
+    for &i in order {
+        let mut hasher = spec_hashers[i].take().unwrap_or_default();
+        for link in &inputs[i] {
+            hasher.update(fingerprints[link.index].as_bytes());
+        }
+        fingerprints[i] = hex::encode(hasher.finalize());
     }
+    fingerprints
 }

@@ -1,6 +1,7 @@
 //! Issuing: key generation and certificate signing (rcgen, aws-lc-rs), and
-//! random bootstrap tokens. CAs are issued first, then every leaf and key
-//! pair in parallel across cores; nothing here touches the disk.
+//! random bootstrap tokens. The graph's waves give the order (a CA before
+//! what it signs); each wave is issued in parallel across cores. Nothing here
+//! touches the disk.
 
 mod cert;
 mod pkcs8;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use time::OffsetDateTime;
 
+use crate::graph::Graph;
 use crate::model::{ArtifactId, Model, Spec};
 
 /// What issuing produced for one artifact.
@@ -43,50 +45,64 @@ pub struct Keep {
     pub keys: HashMap<ArtifactId, KeyMaterial>,
 }
 
-/// Issues the material of every artifact that needs it (`wanted`), CAs first,
-/// the rest in parallel. `keep` supplies material that is not regenerated.
+/// Issues the material of every artifact that needs it (`wanted`), wave by
+/// wave in the graph's order (a CA before what it signs), each wave in
+/// parallel. `keep` supplies material that is not regenerated.
 pub fn issue_all(
     model: &Model,
+    graph: &Graph,
     wanted: &[usize],
     keep: Keep,
     now: OffsetDateTime,
 ) -> Result<HashMap<ArtifactId, Material>, IssueError> {
     let mut done: HashMap<ArtifactId, Material> = keep.material;
-    let (cas, rest): (Vec<usize>, Vec<usize>) =
-        wanted.iter().copied().partition(|&i| matches!(model.artifacts[i].spec, Spec::Ca(_)));
-    let issued_cas: Vec<(ArtifactId, Material)> = cas
-        .par_iter()
-        .map(|&i| {
-            let artifact = &model.artifacts[i];
-            let Spec::Ca(spec) = &artifact.spec else { unreachable!("partitioned on Spec::Ca") };
-            let issued = issue_cert(spec, None, keep.keys.get(&artifact.id).cloned(), now)?;
-            Ok((artifact.id.clone(), Material::Cert(issued)))
-        })
-        .collect::<Result<_, IssueError>>()?;
-    done.extend(issued_cas);
-    let issued: Vec<(ArtifactId, Material)> = rest
-        .par_iter()
-        .filter_map(|&i| {
-            let artifact = &model.artifacts[i];
-            let result = match &artifact.spec {
-                Spec::Cert(spec) => {
-                    let Some(Material::Cert(ca)) = done.get(&spec.issuer) else {
-                        return Some(Err(IssueError::MissingIssuer(spec.issuer.clone())));
-                    };
-                    issue_cert(spec, Some(ca), keep.keys.get(&artifact.id).cloned(), now).map(Material::Cert)
-                }
-                Spec::Keypair(spec) => issue_keypair(spec.key).map(Material::KeyPair),
-                Spec::TokenFile(_) => Ok(Material::Token { token: new_csv_token(), expires: None }),
-                Spec::BootstrapToken(spec) => time::Duration::try_from(spec.ttl)
-                    .ok()
-                    .and_then(|ttl| now.checked_add(ttl))
-                    .map(|expires| Material::Token { token: new_bootstrap_token(), expires: Some(expires) })
-                    .ok_or_else(|| IssueError::TokenTtlOverflow(artifact.id.clone())),
-                _ => return None,
-            };
-            Some(result.map(|m| (artifact.id.clone(), m)))
-        })
-        .collect::<Result<_, IssueError>>()?;
-    done.extend(issued);
+    if wanted.is_empty() {
+        return Ok(done);
+    }
+    let mut is_wanted = vec![false; model.artifacts.len()];
+    for &i in wanted {
+        is_wanted[i] = true;
+    }
+    for wave in graph.waves() {
+        let issued: Vec<(ArtifactId, Material)> = wave
+            .par_iter()
+            .filter(|&&i| is_wanted[i])
+            .filter_map(|&i| issue_one(model, i, &done, &keep.keys, now).transpose())
+            .collect::<Result<_, IssueError>>()?;
+        done.extend(issued);
+    }
     Ok(done)
+}
+
+/// The material of one artifact; `None` for artifacts that are rendered,
+/// not issued. Its issuer, if any, is in `done`.
+fn issue_one(
+    model: &Model,
+    i: usize,
+    done: &HashMap<ArtifactId, Material>,
+    keys: &HashMap<ArtifactId, KeyMaterial>,
+    now: OffsetDateTime,
+) -> Result<Option<(ArtifactId, Material)>, IssueError> {
+    let artifact = &model.artifacts[i];
+    let reuse = || keys.get(&artifact.id).cloned();
+    let material = match &artifact.spec {
+        Spec::Ca(spec) => Material::Cert(issue_cert(spec, None, reuse(), now)?),
+        Spec::Cert(spec) => {
+            let Some(Material::Cert(ca)) = done.get(&spec.issuer) else {
+                return Err(IssueError::MissingIssuer(spec.issuer.clone()));
+            };
+            Material::Cert(issue_cert(spec, Some(ca), reuse(), now)?)
+        }
+        Spec::Keypair(spec) => Material::KeyPair(issue_keypair(spec.key)?),
+        Spec::TokenFile(_) => Material::Token { token: new_csv_token(), expires: None },
+        Spec::BootstrapToken(spec) => {
+            let expires = time::Duration::try_from(spec.ttl)
+                .ok()
+                .and_then(|ttl| now.checked_add(ttl))
+                .ok_or_else(|| IssueError::TokenTtlOverflow(artifact.id.clone()))?;
+            Material::Token { token: new_bootstrap_token(), expires: Some(expires) }
+        }
+        Spec::Kubeconfig(_) | Spec::Flags(_) | Spec::Manifest(_) => return Ok(None),
+    };
+    Ok(Some((artifact.id.clone(), material)))
 }

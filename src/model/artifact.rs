@@ -105,22 +105,6 @@ impl Spec {
         }
     }
 
-    /// The artifacts whose content this one embeds or is signed by.
-    pub fn inputs(&self) -> Vec<ArtifactId> {
-        match self {
-            Self::Cert(cert) => vec![cert.issuer.clone()],
-            Self::Kubeconfig(kubeconfig) => {
-                vec![kubeconfig.ca.clone(), kubeconfig.credential.artifact().clone()]
-            }
-            Self::Ca(_)
-            | Self::Keypair(_)
-            | Self::TokenFile(_)
-            | Self::BootstrapToken(_)
-            | Self::Flags(_)
-            | Self::Manifest(_) => Vec::new(),
-        }
-    }
-
     /// The template that renders it, for artifacts rendered from one.
     pub fn template_name(&self) -> Option<&'static str> {
         match self {

@@ -122,7 +122,7 @@ pub fn apply(
             keep.material.insert(id, material);
         }
     }
-    let materials = issue::issue_all(model, &wanted, keep, options.now)?;
+    let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
     let render_indices: Vec<usize> = changes.iter().filter(|c| !c.writes.is_empty()).filter_map(|c| c.index).collect();
     let writes: HashSet<&str> = changes.iter().flat_map(|c| c.writes.iter().map(String::as_str)).collect();
     let files: Vec<render::RenderedFile> = render::render_files(model, &render_indices, &materials, templates)?
@@ -168,7 +168,7 @@ fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSe
             needed.insert(artifact.id.clone());
         }
         if !change.writes.is_empty() || regenerate.contains(&i) {
-            needed.extend(artifact.spec.inputs().into_iter().filter(|input| input != &artifact.id));
+            needed.extend(compiled.graph.inputs(i).iter().map(|link| model.artifacts[link.index].id.clone()));
         }
     }
     needed.retain(|id| model.position(id).is_none_or(|i| !regenerate.contains(&i)));
