@@ -9,6 +9,7 @@ mod check_cli;
 mod conveniences;
 mod diagnostics;
 mod etcd_cluster;
+mod golden;
 mod incremental;
 mod independent_checkers;
 mod kubectl_client;

@@ -234,8 +234,7 @@ fn an_artifact_that_left_the_plan_is_removed() {
     let compiled = plan(&with_user);
     let (state, tree) = applied(&compiled);
     let changes = run(&plan(PLAN), &state, &tree, &options(&[]));
-    let removed: Vec<&str> =
-        changes.iter().filter(|c| c.action == Action::Remove).map(|c| c.id.as_str()).collect();
+    let removed: Vec<&str> = changes.iter().filter(|c| c.action == Action::Remove).map(|c| c.id.as_str()).collect();
     assert!(removed.contains(&"cert/users/ops") && removed.contains(&"kubeconfig/users/ops"), "{removed:?}");
     assert!(changes.iter().all(|c| c.action == Action::Remove), "{:?}", summary(&changes));
 }
@@ -253,7 +252,7 @@ fn a_changed_ca_is_refused() {
 fn a_lost_ca_key_is_refused() {
     let compiled = plan(PLAN);
     let (state, mut tree) = applied(&compiled);
-    tree.files.retain(|path, _| !state.artifacts["ca/lab"].files.get(path).is_some_and(|f| f.role == FileRole::Key));
+    tree.files.retain(|path, _| state.artifacts["ca/lab"].files.get(path).is_none_or(|f| f.role != FileRole::Key));
     let error = decide(&compiled.model, &compiled.graph, &state, &tree, &options(&[])).expect_err("refused");
     assert!(matches!(error, ChangeError::CaKeyLost { .. }), "{error}");
 }
@@ -261,7 +260,8 @@ fn a_lost_ca_key_is_refused() {
 #[test]
 fn rotating_an_unknown_id_is_refused() {
     let compiled = plan(PLAN);
-    let error = decide(&compiled.model, &compiled.graph, &State::default(), &MemoryTree::default(), &options(&["ca/nope"]))
-        .expect_err("refused");
+    let error =
+        decide(&compiled.model, &compiled.graph, &State::default(), &MemoryTree::default(), &options(&["ca/nope"]))
+            .expect_err("refused");
     assert!(matches!(error, ChangeError::UnknownRotate(_)), "{error}");
 }

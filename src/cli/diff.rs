@@ -100,7 +100,12 @@ pub fn run(args: &DiffArgs) -> u8 {
 }
 
 fn side<'a>(name: &'a str, compiled: Option<&'a Compiled>, hosts: &'a [String]) -> Side<'a> {
-    Side { name, artifacts: compiled.map_or(&[], |c| c.model.artifacts.as_slice()), hosts, graph: compiled.map(|c| &c.graph) }
+    Side {
+        name,
+        artifacts: compiled.map_or(&[], |c| c.model.artifacts.as_slice()),
+        hosts,
+        graph: compiled.map(|c| &c.graph),
+    }
 }
 
 fn show(path: &Path) -> String {
