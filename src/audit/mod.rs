@@ -13,12 +13,9 @@ mod diff_render;
 pub mod export;
 pub mod fields;
 pub mod verify;
-mod verify_files;
-mod verify_render;
-mod verify_x509;
 
 pub use diff_render::{write_markdown as write_diff_markdown, write_text as write_diff_text};
-pub use verify_render::write_verify_text;
+pub use verify::write_verify_text;
 
 use sha2::{Digest, Sha256};
 
