@@ -1,26 +1,21 @@
 //! The auditor's commands, on top of the pipeline: the semantic [`diff`] of
-//! two plans, the artifact graph [`export`] (DOT, Mermaid, JSON), the
-//! [`verify`] of an output tree against its plan, and the tables of
-//! `inspect`. Everything here reads the compiled model; only `verify` and
-//! the on-disk half of `inspect` read files, and nothing here writes any.
+//! two plans, the artifact graph [`export`] (DOT, Mermaid, JSON) and the
+//! [`verify`] of an output tree against its plan. Everything here reads the
+//! compiled model; only `verify` reads files, and nothing here writes any.
 //!
 //! [`consumers`] answers "which component on which host reads this file",
-//! which all of them need.
+//! which all of them need, and so does the `inspect` report, which builds
+//! on this module (never the other way round).
 
 pub mod consumers;
 pub mod diff;
 mod diff_render;
 pub mod export;
 pub mod fields;
-mod inspect_table;
 pub mod verify;
-mod verify_files;
-mod verify_render;
-mod verify_x509;
 
 pub use diff_render::{write_markdown as write_diff_markdown, write_text as write_diff_text};
-pub use inspect_table::{write_markdown as write_inspect_markdown, write_text as write_inspect_text};
-pub use verify_render::write_verify_text;
+pub use verify::write_verify_text;
 
 use sha2::{Digest, Sha256};
 

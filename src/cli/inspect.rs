@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::load;
-use crate::audit::{Format, write_inspect_markdown, write_inspect_text};
-use crate::inspect::report;
+use crate::audit::Format;
+use crate::inspect::{report, write_markdown as write_inspect_markdown, write_text as write_inspect_text};
 use crate::issue::{Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{FileRole, Model, Spec};
 use crate::pipeline::clock;

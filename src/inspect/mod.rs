@@ -1,7 +1,12 @@
 //! The inspect report: every artifact of a plan with its identity, SANs,
 //! issuer, key and files, completed from the output tree when one is given
 //! (real validity, file hashes). Its JSON form is the documented contract
-//! automation builds on (`book/src/reference/output-tree.md`).
+//! automation builds on (`book/src/reference/output-tree.md`). [`write_text`]
+//! and [`write_markdown`] render it as tables for people.
+
+mod table;
+
+pub use table::{write_markdown, write_text};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -5,15 +5,13 @@
 //! render) read the model and never the raw plan.
 
 mod artifact;
-mod flags;
 mod layout;
 mod lower;
 pub mod values;
 
 pub use artifact::*;
-pub use flags::MissingFile;
 pub use layout::{CaRole, Layout};
-pub use lower::lower_plan;
+pub use lower::{MissingFile, lower_plan};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::changes::{self, Action, Change, ChangeError, Disk, Options, file_facts};
 use crate::issue::{self, IssueError, Keep, Material};
-use crate::model::{ArtifactId, FileRole};
+use crate::model::{ArtifactId, FileRole, Model};
 use crate::output::{self, OutputError};
 use crate::render::{self, RenderError, Templates};
 use crate::state::{ArtifactState, CertState, FileState, STATE_PATH, State, StateError};
@@ -75,6 +75,31 @@ pub fn apply(
     if changes.is_empty() {
         return Ok(ApplyReport { changes });
     }
+    let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
+    let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
+    let files = render_writes(model, &changes, &materials, templates)?;
+    let written = write(out, &changes, &files)?;
+    update_state(&mut state, compiled, &changes, &written, &materials, &disk);
+    // What was written is on disk now: let it go before the state, the
+    // largest file of all, is serialised.
+    drop(written);
+    drop(files);
+    drop(materials);
+    record(out, state)?;
+    Ok(ApplyReport { changes })
+}
+
+/// Gathers what this run keeps from disk: adopted keys, the keys (or
+/// tokens) of what it regenerates without a new key, and the material of
+/// what it renders or signs with but does not issue. Returns it with the
+/// artifacts to issue, in the order of the changes.
+fn gather(
+    compiled: &Compiled,
+    changes: &[Change],
+    state: &State,
+    disk: &Disk,
+) -> Result<(Keep, Vec<usize>), ChangeError> {
+    let model = &compiled.model;
     let regenerate: HashSet<usize> = changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew))
@@ -86,31 +111,31 @@ pub fn apply(
         .collect();
     let mut keep = Keep::default();
     let mut wanted: Vec<usize> = Vec::new();
-    for change in &changes {
+    for change in changes {
         let Some(i) = change.index.filter(|i| regenerate.contains(i)) else {
             continue;
         };
         let artifact = &model.artifacts[i];
         let recorded = state.artifacts.get(artifact.id.as_str());
         if change.action == Action::Adopt {
-            keep.keys.insert(artifact.id.clone(), material::adopt_key(artifact, &disk)?);
+            keep.keys.insert(artifact.id.clone(), material::adopt_key(artifact, disk)?);
         } else if !change.new_key
             && let Some(recorded) = recorded
         {
             if artifact.spec.is_token() {
-                if let Some(token) = material::load(artifact, recorded, &disk) {
+                if let Some(token) = material::load(artifact, recorded, disk) {
                     keep.material.insert(artifact.id.clone(), token);
                     continue;
                 }
-            } else if let Some(key) = material::load_key(artifact, recorded, &disk)
-                .or_else(|| material::load_key_only(artifact, recorded, &disk))
+            } else if let Some(key) = material::load_key(artifact, recorded, disk)
+                .or_else(|| material::load_key_only(artifact, recorded, disk))
             {
                 keep.keys.insert(artifact.id.clone(), key);
             }
         }
         wanted.push(i);
     }
-    let needed = needed_from_disk(compiled, &changes, &regenerate);
+    let needed = needed_from_disk(compiled, changes, &regenerate);
     for id in needed {
         if keep.material.contains_key(&id) {
             continue;
@@ -118,18 +143,36 @@ pub fn apply(
         let (Some(artifact), Some(recorded)) = (model.artifact(&id), state.artifacts.get(id.as_str())) else {
             continue;
         };
-        if let Some(material) = material::load(artifact, recorded, &disk) {
+        if let Some(material) = material::load(artifact, recorded, disk) {
             keep.material.insert(id, material);
         }
     }
-    let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
+    Ok((keep, wanted))
+}
+
+/// Renders the files the changes write, and only those.
+fn render_writes(
+    model: &Model,
+    changes: &[Change],
+    materials: &HashMap<ArtifactId, Material>,
+    templates: &Templates,
+) -> Result<Vec<render::RenderedFile>, RenderError> {
     let render_indices: Vec<usize> = changes.iter().filter(|c| !c.writes.is_empty()).filter_map(|c| c.index).collect();
     let writes: HashSet<&str> = changes.iter().flat_map(|c| c.writes.iter().map(String::as_str)).collect();
-    let files: Vec<render::RenderedFile> = render::render_files(model, &render_indices, &materials, templates)?
+    Ok(render::render_files(model, &render_indices, materials, templates)?
         .into_iter()
         .filter(|f| writes.contains(f.path.as_str()))
-        .collect();
-    let mtimes = output::write_files(out, &files)?;
+        .collect())
+}
+
+/// Writes the rendered files, then removes the files that left. Returns
+/// what each written file holds, as the state records it.
+fn write<'f>(
+    out: &Path,
+    changes: &[Change],
+    files: &'f [render::RenderedFile],
+) -> Result<HashMap<&'f str, FileState>, OutputError> {
+    let mtimes = output::write_files(out, files)?;
     let written: HashMap<&str, FileState> = files
         .par_iter()
         .zip(mtimes)
@@ -137,12 +180,11 @@ pub fn apply(
         .collect();
     let removes: Vec<String> = changes.iter().flat_map(|c| c.removes.iter().cloned()).collect();
     output::remove_files(out, &removes)?;
-    update_state(&mut state, compiled, &changes, &written, &materials, &disk);
-    // What was written is on disk now: let it go before the state, the
-    // largest file of all, is serialised.
-    drop(written);
-    drop(files);
-    drop(materials);
+    Ok(written)
+}
+
+/// Writes the state file, last: a tree whose state is written is complete.
+fn record(out: &Path, state: State) -> Result<(), OutputError> {
     let json = state.to_json();
     drop(state);
     output::write_atomic(&out.join(STATE_PATH), &json, 0o644).or_else(|_| {
@@ -152,8 +194,7 @@ pub fn apply(
             source,
         })?;
         output::write_atomic(&out.join(STATE_PATH), &json, 0o644)
-    })?;
-    Ok(ApplyReport { changes })
+    })
 }
 
 /// Artifacts whose material must come from disk: what is rendered or signs

@@ -5,7 +5,7 @@
 
 use super::artifacts::{host_placement, set_ca};
 use super::context::Context;
-use crate::model::flags::{self, Paths};
+use super::flags::{self, Paths};
 use crate::model::{
     Artifact, ArtifactId, BootstrapTokenSpec, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement,
     Spans, Spec, TokenFileSpec,

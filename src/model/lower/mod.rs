@@ -3,12 +3,12 @@
 //! malformed value becomes a diagnostic pointing at it; lowering reports all
 //! of them, not just the first.
 
-pub(super) mod artifacts;
-pub(super) mod context;
+mod artifacts;
+mod context;
 mod files;
+mod flags;
 
-pub use artifacts::{host_placement, set_ca, signing_needed};
-pub use context::Context;
+pub use flags::MissingFile;
 
 use crate::diag::Diagnostics;
 use crate::plan::PlanFile;

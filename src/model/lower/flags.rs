@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::lower::Context;
-use super::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spec};
+use super::artifacts::{host_placement, set_ca, signing_needed};
+use super::context::Context;
+use crate::model::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spans, Spec, kubelet_serving_ca};
 use crate::plan::{ClientCertMode, Role, ServingCertMode};
 
 /// Looks up where artifacts are placed on a host.
@@ -77,7 +78,7 @@ impl On<'_, '_> {
     }
 
     fn ca(&self, set: &str) -> Result<String, MissingFile> {
-        let ca = super::lower::set_ca(self.paths.context, set);
+        let ca = set_ca(self.paths.context, set);
         self.cert(ca.as_str())
     }
 
@@ -117,9 +118,9 @@ fn flag_file(paths: &Paths<'_>, component: &'static str, host: &Host, vars: Vec<
     Artifact {
         id: ArtifactId::new(&["flags", component, &host.name]),
         spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
-        files: vec![super::lower::host_placement(host, file, FileRole::Flags)],
+        files: vec![host_placement(host, file, FileRole::Flags)],
         origin: Some(host.span.clone()),
-        spans: super::Spans::default(),
+        spans: Spans::default(),
     }
 }
 
@@ -254,8 +255,8 @@ fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     } else {
         "cluster-signing-duration"
     };
-    let signing_ca = super::lower::set_ca(context, "apiserver-client");
-    let signing = if super::lower::signing_needed(context) {
+    let signing_ca = set_ca(context, "apiserver-client");
+    let signing = if signing_needed(context) {
         Some((on.cert(signing_ca.as_str())?, on.key(signing_ca.as_str())?))
     } else {
         None
@@ -288,9 +289,9 @@ fn scheduler(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 }
 
 fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
-    let server = super::lower::set_ca(context, "kubelet-server");
-    let signing = super::lower::set_ca(context, "apiserver-client");
-    super::kubelet_serving_ca(&context.hosts, &server, &signing)
+    let server = set_ca(context, "kubelet-server");
+    let signing = set_ca(context, "apiserver-client");
+    kubelet_serving_ca(&context.hosts, &server, &signing)
 }
 
 fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
@@ -342,8 +343,8 @@ mod tests {
 
     #[test]
     fn a_file_nothing_places_is_an_error_not_an_empty_flag() {
-        let plan = crate::plan::parse_plan(include_str!("../../plans/minimal.toml")).expect("the plan parses");
-        let context = super::super::lower::context::resolve(&plan, &mut Diagnostics::default()).expect("it resolves");
+        let plan = crate::plan::parse_plan(include_str!("../../../plans/minimal.toml")).expect("the plan parses");
+        let context = super::super::context::resolve(&plan, &mut Diagnostics::default()).expect("it resolves");
         // No artifact places anything: the first flag that names a file fails.
         let paths = Paths::new(&context, &[]);
         let error = build(&paths).expect_err("an empty flag value");

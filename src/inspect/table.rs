@@ -6,8 +6,8 @@
 
 use std::io::{self, Write};
 
+use super::{ArtifactReport, Report};
 use crate::durations::{length, remaining};
-use crate::inspect::{ArtifactReport, Report};
 
 /// Renders the report as text tables. `on_disk`: an output tree was read.
 pub fn write_text(out: &mut dyn Write, report: &Report, on_disk: bool) -> io::Result<()> {

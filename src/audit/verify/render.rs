@@ -5,7 +5,7 @@ use std::io;
 
 use codespan_reporting::term::termcolor::{Color, ColorSpec, WriteColor};
 
-use super::verify::{Severity, VerifyReport};
+use super::{Severity, VerifyReport};
 
 /// Renders a verify report as text.
 pub fn write_verify_text(out: &mut dyn WriteColor, report: &VerifyReport) -> io::Result<()> {

@@ -1,243 +1,28 @@
-//! `verify`: an output tree checked against its plan, file by file. Every
-//! expected file is present with its mode; copies of one artifact are
-//! identical; certificates match their spec, chain to their CA and are in
-//! their validity period; keys belong to their certificates; kubeconfigs,
-//! `token.csv` and flag files say what the plan says. Like `kubeadm certs
-//! check-expiration`, but against the plan. Reads only; writes nothing.
+//! The walk of `verify` over an output tree: every expected file read once
+//! with its mode, copies compared, then each certificate, key pair and
+//! kubeconfig checked against the plan, collecting findings and expiries.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-use super::{verify_files as files, verify_x509 as x509};
+use super::check::Check;
+use super::{Expiry, Finding, Options, Severity, files, x509};
 use crate::durations::remaining;
 use crate::model::{Artifact, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
 
-/// What to verify against.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The clock.
-    pub now: OffsetDateTime,
-    /// Warn about certificates that expire within this long.
-    pub warn_within: Option<time::Duration>,
-}
-
-/// Why a tree cannot be verified at all.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The output directory is not there.
-    #[error("`{}` is not a directory: run `certplan apply` first, or name the output directory with `--out`", path.display())]
-    NoTree {
-        /// The directory.
-        path: PathBuf,
-    },
-}
-
-/// What was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Check {
-    /// An expected file is not there.
-    Missing,
-    /// Something other than a regular file is there.
-    NotAFile,
-    /// The file's permissions.
-    Mode,
-    /// The file cannot be parsed.
-    Unreadable,
-    /// Copies of one artifact on different hosts differ.
-    CopiesDiffer,
-    /// The subject (CN, O, OU, C, ST, L).
-    Subject,
-    /// The subject alternative names.
-    Sans,
-    /// The extended key usages.
-    Eku,
-    /// The CA flag of basicConstraints.
-    BasicConstraints,
-    /// The key algorithm and size.
-    KeyAlgorithm,
-    /// The issuer name and the signature.
-    Chain,
-    /// A leaf valid after its CA expires.
-    OutlivesCa,
-    /// A private key that does not belong to its certificate or public key.
-    KeyMismatch,
-    /// NotAfter is past.
-    Expired,
-    /// NotBefore is still to come.
-    NotYetValid,
-    /// NotAfter is within `--warn-within`.
-    ExpiresSoon,
-    /// A kubeconfig's server, CA or credential.
-    Kubeconfig,
-    /// A `token.csv` row.
-    TokenFile,
-    /// A flag file's flags.
-    Flags,
-}
-
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// `verify` fails.
-    Failure,
-    /// Reported; `verify` still succeeds.
-    Warning,
-}
-
-/// One problem.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// The artifact.
-    pub id: String,
-    /// The file, relative to the output directory.
-    pub path: Option<String>,
-    /// What was checked.
-    pub check: Check,
-    /// How bad it is.
-    pub severity: Severity,
-    /// What is wrong, for people.
-    pub message: String,
-}
-
-/// The expiry of one certificate (its canonical copy).
-#[derive(Debug, Clone, Serialize)]
-pub struct Expiry {
-    /// The artifact.
-    pub id: String,
-    /// `ca` or `cert`.
-    pub kind: &'static str,
-    /// The file read.
-    pub path: Option<String>,
-    /// The signing CA's id.
-    pub issuer: String,
-    /// NotBefore, RFC 3339.
-    pub not_before: Option<String>,
-    /// NotAfter, RFC 3339.
-    pub not_after: Option<String>,
-    /// Seconds from `now` to NotAfter (negative once expired).
-    pub residual_seconds: Option<i64>,
-    /// `ok`, `expires-soon`, `expired`, `not-yet-valid`, `missing` or `unreadable`.
-    pub status: &'static str,
-}
-
-impl Expiry {
-    /// The residual time as `kubeadm` shows it.
-    pub fn residual(&self) -> String {
-        self.residual_seconds.map_or_else(|| "-".to_string(), |s| remaining(time::Duration::seconds(s)))
-    }
-}
-
-/// Counts.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct VerifySummary {
-    /// Artifacts checked.
-    pub artifacts: usize,
-    /// Files found and read.
-    pub files: usize,
-    /// Files expected.
-    pub expected_files: usize,
-    /// Failures.
-    pub failures: usize,
-    /// Warnings.
-    pub warnings: usize,
-}
-
-/// The verify document (`certplan verify --format json`).
-#[derive(Debug, Serialize)]
-pub struct VerifyReport {
-    /// Contract version.
-    pub version: u32,
-    /// The cluster's name.
-    pub cluster: String,
-    /// The clock, RFC 3339.
-    pub now: String,
-    /// Whether nothing failed.
-    pub ok: bool,
-    /// Counts.
-    pub summary: VerifySummary,
-    /// Every certificate's expiry, in plan order.
-    pub certificates: Vec<Expiry>,
-    /// Every problem, in plan order.
-    pub findings: Vec<Finding>,
-}
-
-/// Verifies the tree at `out` against a model.
-pub fn verify(model: &Model, out: &Path, options: &Options) -> Result<VerifyReport, VerifyError> {
-    if !out.is_dir() {
-        return Err(VerifyError::NoTree { path: out.to_path_buf() });
-    }
-    let mut verifier =
-        Verifier { model, root: out, options, files: HashMap::new(), findings: Vec::new(), certificates: Vec::new() };
-    for artifact in &model.artifacts {
-        for placement in &artifact.files {
-            verifier.read(artifact, placement);
-        }
-    }
-    for artifact in &model.artifacts {
-        verifier.copies(artifact);
-        match &artifact.spec {
-            Spec::Ca(cert) => verifier.cert(artifact, cert, true),
-            Spec::Cert(cert) => verifier.cert(artifact, cert, false),
-            Spec::Keypair(_) => verifier.keypair(artifact),
-            Spec::Kubeconfig(spec) => verifier.kubeconfig(artifact, spec),
-            Spec::TokenFile(spec) => {
-                for (path, text) in verifier.distinct(artifact, FileRole::TokenFile) {
-                    let problems = match files::token_row(&String::from_utf8_lossy(&text)) {
-                        Some(row) => files::token_problems(&row, spec),
-                        None => vec!["it has no `token,user,uid,\"groups\"` row".to_string()],
-                    };
-                    for problem in problems {
-                        verifier.fail(artifact, Some(&path), Check::TokenFile, problem);
-                    }
-                }
-            }
-            Spec::Flags(spec) => {
-                for (path, text) in verifier.distinct(artifact, FileRole::Flags) {
-                    let missing = files::missing_flags(&String::from_utf8_lossy(&text), spec);
-                    if !missing.is_empty() {
-                        let message = format!("it lacks {}", missing.join(", "));
-                        verifier.fail(artifact, Some(&path), Check::Flags, message);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let failures = verifier.findings.iter().filter(|f| f.severity == Severity::Failure).count();
-    let summary = VerifySummary {
-        artifacts: model.artifacts.len(),
-        files: verifier.files.len(),
-        expected_files: model.artifacts.iter().map(|a| a.files.len()).sum(),
-        failures,
-        warnings: verifier.findings.len() - failures,
-    };
-    Ok(VerifyReport {
-        version: 1,
-        cluster: model.cluster.name.clone(),
-        now: options.now.format(&Rfc3339).unwrap_or_default(),
-        ok: failures == 0,
-        summary,
-        certificates: verifier.certificates,
-        findings: verifier.findings,
-    })
-}
-
-struct Verifier<'a> {
-    model: &'a Model,
-    root: &'a Path,
-    options: &'a Options,
-    files: HashMap<String, Zeroizing<Vec<u8>>>,
-    findings: Vec<Finding>,
-    certificates: Vec<Expiry>,
+/// One run of `verify`: the files read so far and what was found in them.
+pub(super) struct Verifier<'a> {
+    pub(super) model: &'a Model,
+    pub(super) root: &'a Path,
+    pub(super) options: &'a Options,
+    pub(super) files: HashMap<String, Zeroizing<Vec<u8>>>,
+    pub(super) findings: Vec<Finding>,
+    pub(super) certificates: Vec<Expiry>,
 }
 
 impl Verifier<'_> {
@@ -251,12 +36,12 @@ impl Verifier<'_> {
         });
     }
 
-    fn fail(&mut self, artifact: &Artifact, path: Option<&str>, check: Check, message: String) {
+    pub(super) fn fail(&mut self, artifact: &Artifact, path: Option<&str>, check: Check, message: String) {
         self.push(artifact, path, check, Severity::Failure, message);
     }
 
     /// Reads one expected file, checking that it is a regular file with its mode.
-    fn read(&mut self, artifact: &Artifact, placement: &Placement) {
+    pub(super) fn read(&mut self, artifact: &Artifact, placement: &Placement) {
         let path = self.root.join(&placement.path);
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             self.fail(artifact, Some(&placement.path), Check::Missing, "the file is missing".into());
@@ -300,7 +85,7 @@ impl Verifier<'_> {
     }
 
     /// Each distinct content of an artifact's files of `role`, with the first path holding it.
-    fn distinct(&self, artifact: &Artifact, role: FileRole) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+    pub(super) fn distinct(&self, artifact: &Artifact, role: FileRole) -> Vec<(String, Zeroizing<Vec<u8>>)> {
         let mut seen: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
         for placement in self.present(artifact, role) {
             let bytes = self.content(&placement.path);
@@ -320,7 +105,7 @@ impl Verifier<'_> {
     }
 
     /// Copies of one artifact must be identical: one file rendered once.
-    fn copies(&mut self, artifact: &Artifact) {
+    pub(super) fn copies(&mut self, artifact: &Artifact) {
         let roles: Vec<FileRole> = artifact.files.iter().map(|p| p.role).collect();
         let mut done: Vec<FileRole> = Vec::new();
         for role in roles {
@@ -340,7 +125,7 @@ impl Verifier<'_> {
         }
     }
 
-    fn cert(&mut self, artifact: &Artifact, spec: &CertSpec, is_ca: bool) {
+    pub(super) fn cert(&mut self, artifact: &Artifact, spec: &CertSpec, is_ca: bool) {
         let issuer = if is_ca { artifact.id.to_string() } else { spec.issuer.to_string() };
         let issuer_der = if is_ca {
             None
@@ -471,7 +256,7 @@ impl Verifier<'_> {
         }
     }
 
-    fn keypair(&mut self, artifact: &Artifact) {
+    pub(super) fn keypair(&mut self, artifact: &Artifact) {
         let publics: Vec<(&Placement, Option<Vec<u8>>)> = self
             .present(artifact, FileRole::PublicKey)
             .into_iter()
@@ -502,7 +287,7 @@ impl Verifier<'_> {
         }
     }
 
-    fn kubeconfig(&mut self, artifact: &Artifact, spec: &KubeconfigSpec) {
+    pub(super) fn kubeconfig(&mut self, artifact: &Artifact, spec: &KubeconfigSpec) {
         let ca_der = self.canonical(spec.ca.as_str(), FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem));
         for (path, text) in self.distinct(artifact, FileRole::Kubeconfig) {
             let fields = files::kubeconfig(&String::from_utf8_lossy(&text));

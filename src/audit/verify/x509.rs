@@ -12,7 +12,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-use super::verify::Check;
+use super::check::Check;
 use crate::model::{CertSpec, Eku};
 
 /// The DER of the first certificate in a PEM file.

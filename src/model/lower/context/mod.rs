@@ -1,0 +1,124 @@
+//! The resolved settings lowering builds artifacts from: cluster, defaults,
+//! layout, hosts, CAs, sets and users, each value checked where it is read.
+//!
+//! [`resolve`] is the entry; each child module resolves one part of the plan.
+
+mod allow;
+mod cas;
+mod cluster;
+mod defaults;
+mod hosts;
+mod identities;
+mod layout;
+mod sets;
+mod users;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::values::SanValue;
+use crate::model::{Cluster, Host, Layout, Subject};
+use crate::plan::{KeyAlgorithm, PlanFile};
+
+use allow::resolve_allowed;
+use cas::resolve_cas;
+use cluster::resolve_cluster;
+use defaults::{resolve_defaults, resolve_subject};
+use hosts::resolve_hosts;
+use identities::resolve_identities;
+use layout::resolve_layout;
+use sets::resolve_sets;
+use users::resolve_users;
+
+/// Everything artifacts are built from.
+pub struct Context {
+    pub cluster: Cluster,
+    pub layout: Layout,
+    pub hosts: Vec<Host>,
+    pub base_subject: Subject,
+    pub cas: Vec<CaConfig>,
+    pub sets: BTreeMap<&'static str, SetConfig>,
+    pub users: Vec<UserConfig>,
+    pub identities: BTreeMap<&'static str, IdentityConfig>,
+    pub allowed: Vec<String>,
+    pub templates: Option<String>,
+}
+
+/// A subject override of a built-in identity.
+pub struct IdentityConfig {
+    pub cn: Option<String>,
+    pub cn_span: Option<Range<usize>>,
+    pub o: Option<Vec<String>>,
+    pub o_span: Option<Range<usize>>,
+    pub span: Range<usize>,
+}
+
+/// A CA as configured.
+pub struct CaConfig {
+    pub name: String,
+    pub subject: Subject,
+    pub key: KeyAlgorithm,
+    pub key_span: Option<Range<usize>>,
+    pub validity: Duration,
+    pub validity_span: Option<Range<usize>>,
+    pub span: Range<usize>,
+}
+
+/// A set as configured, with its CA resolved.
+pub struct SetConfig {
+    pub ca: Option<String>,
+    pub ca_span: Option<Range<usize>>,
+    pub extra_sans: Vec<SanValue>,
+    pub sans_override: Option<(Vec<SanValue>, Range<usize>)>,
+    pub key: KeyAlgorithm,
+    pub key_span: Option<Range<usize>>,
+    pub validity: Duration,
+    pub validity_span: Option<Range<usize>>,
+    pub span: Option<Range<usize>>,
+}
+
+/// A user as configured.
+pub struct UserConfig {
+    pub name: String,
+    pub name_span: Range<usize>,
+    pub groups: Vec<String>,
+    pub groups_span: Option<Range<usize>>,
+    pub key: Option<KeyAlgorithm>,
+    pub key_span: Option<Range<usize>>,
+    pub validity: Option<Duration>,
+    pub validity_span: Option<Range<usize>>,
+    pub span: Range<usize>,
+    pub ca: Option<(String, Range<usize>)>,
+    pub server: Option<(String, Range<usize>)>,
+}
+
+struct Defaults {
+    key: KeyAlgorithm,
+    key_span: Option<Range<usize>>,
+    validity: Duration,
+    validity_span: Option<Range<usize>>,
+    ca_validity: Duration,
+    ca_validity_span: Option<Range<usize>>,
+}
+
+/// Resolves the plan's settings, reporting every malformed value.
+pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context> {
+    let defaults = resolve_defaults(plan, diagnostics);
+    let cluster = resolve_cluster(plan, diagnostics);
+    let layout = resolve_layout(plan, diagnostics);
+    let hosts = resolve_hosts(plan, diagnostics);
+    let base_subject = resolve_subject(plan, diagnostics);
+    let cas = resolve_cas(plan, &defaults, &base_subject, diagnostics);
+    let sets = resolve_sets(plan, &cas, &defaults, diagnostics);
+    let users = resolve_users(plan, diagnostics);
+    let identities = resolve_identities(plan, diagnostics);
+    let allowed = resolve_allowed(plan, diagnostics);
+    let templates = plan.templates.as_ref().map(|dir| dir.get_ref().clone());
+    Some(Context { cluster: cluster?, layout, hosts, base_subject, cas, sets, users, identities, allowed, templates })
+}
+
+fn empty(key: &str, span: Range<usize>) -> Diagnostic {
+    Diagnostic::error("empty-value", format!("`{key}` cannot be empty")).at(span).label("empty")
+}
