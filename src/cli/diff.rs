@@ -3,11 +3,10 @@
 //! Also a git diff driver: given git's seven arguments (path, old file, old
 //! hex, old mode, new file, new hex, new mode) it diffs the two files.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-
+use super::color::{self, ColorWhen};
 use super::load;
 use crate::audit::diff::{Side, diff};
 use crate::audit::{Format, write_diff_markdown, write_diff_text};
@@ -31,17 +30,6 @@ pub struct DiffArgs {
     /// exits 0, which is what git expects by default.
     #[arg(long)]
     pub exit_code: bool,
-}
-
-/// When to colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
-    /// On a terminal, unless `NO_COLOR` is set.
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
 }
 
 /// Exit codes, as diff(1) has them.
@@ -82,10 +70,7 @@ pub fn run(args: &DiffArgs) -> u8 {
                 .and_then(|()| writeln!(stdout))
         }
         Format::Markdown => write_diff_markdown(&mut std::io::stdout().lock(), &doc),
-        Format::Text => {
-            let mut stdout = StandardStream::stdout(color_choice(args.color));
-            write_diff_text(&mut stdout, &doc)
-        }
+        Format::Text => write_diff_text(&mut color::stdout(), &doc),
     };
     if let Err(error) = written
         && error.kind() != std::io::ErrorKind::BrokenPipe
@@ -126,15 +111,4 @@ fn read(path: &Path) -> Option<Option<Compiled>> {
 
 fn host_names(compiled: Option<&Compiled>) -> Vec<String> {
     compiled.map_or_else(Vec::new, |c| c.model.hosts.iter().map(|h| h.name.clone()).collect())
-}
-
-/// The colour choice for stdout.
-pub fn color_choice(when: ColorWhen) -> ColorChoice {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    match when {
-        ColorWhen::Always => ColorChoice::Always,
-        ColorWhen::Never => ColorChoice::Never,
-        ColorWhen::Auto if !no_color && std::io::stdout().is_terminal() => ColorChoice::Auto,
-        ColorWhen::Auto => ColorChoice::Never,
-    }
 }

@@ -1,12 +1,9 @@
 //! Reading and compiling the plan a command names, and printing its
-//! diagnostics (coloured only on a terminal and never with `NO_COLOR`).
+//! diagnostics (coloured as `color` decides).
 
-use std::io::IsTerminal;
 use std::path::Path;
 
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-
-use super::Format;
+use super::{Format, color};
 use crate::diag::{self, Diagnostic};
 use crate::pipeline::{Compiled, compile};
 
@@ -59,8 +56,8 @@ pub fn print_text(loaded: &Loaded, diagnostics: &[Diagnostic]) {
     if diagnostics.is_empty() {
         return;
     }
-    let mut stderr = StandardStream::stderr(color_choice());
-    let _ = diag::render_text(&mut stderr, &loaded.name, &loaded.source, diagnostics);
+    // Diagnostics go to stderr, where a failed write has nowhere to be told.
+    let _ = diag::render_text(&mut color::stderr(), &loaded.name, &loaded.source, diagnostics);
 }
 
 /// Prints diagnostics in a format: text on stderr, JSON on stdout.
@@ -72,12 +69,6 @@ pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Fo
             outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
         }
     }
-}
-
-/// Colour on a terminal, never with `NO_COLOR`.
-pub fn color_choice() -> ColorChoice {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    if !no_color && std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never }
 }
 
 /// Lets go of a compiled plan without freeing it. The process exits right

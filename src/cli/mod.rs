@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod apply;
 mod check;
+mod color;
 mod completions;
 mod diff;
 mod global;
@@ -143,10 +144,22 @@ pub struct TreeArgs {
     pub templates: Option<PathBuf>,
 }
 
+impl Command {
+    /// `--color`, for the commands that take it.
+    fn color(&self) -> color::ColorWhen {
+        match self {
+            Self::Diff(args) => args.color,
+            Self::Verify(args) => args.color,
+            _ => color::ColorWhen::Auto,
+        }
+    }
+}
+
 /// Runs the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     global::set(cli.global);
+    color::set(cli.command.color());
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),

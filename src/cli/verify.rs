@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use codespan_reporting::term::termcolor::StandardStream;
-
-use super::diff::{ColorWhen, color_choice};
+use super::color::{self, ColorWhen};
 use super::load;
 use crate::audit::verify::{Options, verify};
 use crate::pipeline::clock;
@@ -79,10 +77,7 @@ pub fn run(args: &VerifyArgs) -> u8 {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(stdout))
         }
-        VerifyFormat::Text => {
-            let mut stdout = StandardStream::stdout(color_choice(args.color));
-            crate::audit::write_verify_text(&mut stdout, &report)
-        }
+        VerifyFormat::Text => crate::audit::write_verify_text(&mut color::stdout(), &report),
     };
     if let Err(error) = written
         && error.kind() != std::io::ErrorKind::BrokenPipe
