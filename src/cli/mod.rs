@@ -1,6 +1,8 @@
-//! The command line: one file per subcommand, argument types here.
-//! Exit codes: 0 success, 1 an error in the plan or a failed command,
-//! 2 changes pending (`plan --detailed-exitcode`).
+//! The command line: one file per subcommand, argument types here. Each
+//! command returns an [`Outcome`] or an [`Error`]; [`run`] hands that to
+//! `exit::status`, the one place errors are printed and exit codes chosen:
+//! 0 success, 1 an error in the plan or a failed command, 2 changes pending
+//! (`plan --detailed-exitcode`); `diff` as diff(1).
 
 /// `println!` that ignores a closed pipe.
 macro_rules! outln {
@@ -14,6 +16,8 @@ mod check;
 mod color;
 mod completions;
 mod diff;
+mod error;
+mod exit;
 mod global;
 mod graph;
 mod init;
@@ -28,6 +32,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use error::Error;
+pub use exit::Outcome;
 
 /// certplan compiles a declarative cluster-PKI plan into certificates,
 /// kubeconfigs, token files, RBAC manifests and flag files, changing only
@@ -153,6 +160,12 @@ impl Command {
             _ => color::ColorWhen::Auto,
         }
     }
+
+    /// The exit status when the command fails: `diff` keeps 1 for "the
+    /// plans differ", as diff(1) does.
+    fn failure_status(&self) -> u8 {
+        if matches!(self, Self::Diff(_)) { exit::TROUBLE } else { exit::FAILED }
+    }
 }
 
 /// Runs the command line.
@@ -160,7 +173,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     global::set(cli.global);
     color::set(cli.command.color());
-    let code = match cli.command {
+    let failed = cli.command.failure_status();
+    let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
@@ -169,11 +183,11 @@ pub fn run() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Init(args) => init::run(&args),
-        Command::Schema(args) => schema::run(&args),
-        Command::Completions(args) => completions::run(&args),
+        Command::Schema(args) => Ok(schema::run(&args)),
+        Command::Completions(args) => Ok(completions::run(&args)),
         Command::Man(args) => man::run(&args),
     };
-    ExitCode::from(code)
+    exit::status(result, failed)
 }
 
 /// Writes a line to stdout, ignoring a closed pipe (`certplan ... | head`)
