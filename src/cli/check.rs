@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Format, load};
+use super::{Error, Format, Outcome, load};
 use crate::pipeline::compile;
 
 /// Arguments of `check`.
@@ -26,10 +26,8 @@ pub enum Deny {
 }
 
 /// Runs `check`.
-pub fn run(args: &CheckArgs) -> u8 {
-    let Some(loaded) = load::read_plan(&args.plan) else {
-        return 1;
-    };
+pub fn run(args: &CheckArgs) -> Result<Outcome, Error> {
+    let loaded = load::read_plan(&args.plan)?;
     let mut verbose_summary = None;
     let (diagnostics, failed) = match compile(&loaded.source) {
         Ok(mut compiled) => {
@@ -54,7 +52,7 @@ pub fn run(args: &CheckArgs) -> u8 {
             }
         }
     }
-    u8::from(failed)
+    if failed { Err(Error::Diagnostics) } else { Ok(Outcome::Success) }
 }
 
 /// What the plan compiles to, for `check --verbose`: artifacts by kind, hosts, files.

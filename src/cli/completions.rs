@@ -4,6 +4,8 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use super::Outcome;
+
 /// Arguments of `completions`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
@@ -13,10 +15,10 @@ pub struct CompletionsArgs {
 }
 
 /// Runs `completions`.
-pub fn run(args: &CompletionsArgs) -> u8 {
+pub fn run(args: &CompletionsArgs) -> Outcome {
     let mut command = super::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "certplan", &mut script);
     super::emit(String::from_utf8_lossy(&script).trim_end());
-    0
+    Outcome::Success
 }

@@ -3,12 +3,11 @@
 //! Also a git diff driver: given git's seven arguments (path, old file, old
 //! hex, old mode, new file, new hex, new mode) it diffs the two files.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-
-use super::load;
+use super::color::{self, ColorWhen};
+use super::{Error, Outcome, load};
 use crate::audit::diff::{Side, diff};
 use crate::audit::{Format, write_diff_markdown, write_diff_text};
 use crate::pipeline::{Compiled, compile};
@@ -33,44 +32,18 @@ pub struct DiffArgs {
     pub exit_code: bool,
 }
 
-/// When to colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
-    /// On a terminal, unless `NO_COLOR` is set.
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
-}
-
-/// Exit codes, as diff(1) has them.
-const SAME: u8 = 0;
-const DIFFERENT: u8 = 1;
-const TROUBLE: u8 = 2;
-
-/// Runs `diff`.
-pub fn run(args: &DiffArgs) -> u8 {
+/// Runs `diff`. Its failures exit 2, diff(1)'s "trouble" (see `exit`).
+pub fn run(args: &DiffArgs) -> Result<Outcome, Error> {
     let (old_path, new_path, names, git) = match args.files.as_slice() {
         [old, new] => (old, new, (show(old), show(new)), false),
         [path, old, _, _, new, _, _] => {
             let path = path.display();
             (old, new, (format!("a/{path}"), format!("b/{path}")), true)
         }
-        other => {
-            eprintln!(
-                "error: `certplan diff` takes two plan files, or the seven arguments of a git diff driver; got {}",
-                other.len()
-            );
-            return TROUBLE;
-        }
+        other => return Err(Error::DiffArguments { got: other.len() }),
     };
-    let Some(old) = read(old_path) else {
-        return TROUBLE;
-    };
-    let Some(new) = read(new_path) else {
-        return TROUBLE;
-    };
+    let old = read(old_path)?;
+    let new = read(new_path)?;
     let old_hosts = host_names(old.as_ref());
     let new_hosts = host_names(new.as_ref());
     let doc = diff(side(&names.0, old.as_ref(), &old_hosts), side(&names.1, new.as_ref(), &new_hosts));
@@ -82,20 +55,12 @@ pub fn run(args: &DiffArgs) -> u8 {
                 .and_then(|()| writeln!(stdout))
         }
         Format::Markdown => write_diff_markdown(&mut std::io::stdout().lock(), &doc),
-        Format::Text => {
-            let mut stdout = StandardStream::stdout(color_choice(args.color));
-            write_diff_text(&mut stdout, &doc)
-        }
+        Format::Text => write_diff_text(&mut color::stdout(), &doc),
     };
-    if let Err(error) = written
-        && error.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write the diff: {error}");
-        return TROUBLE;
-    }
+    Error::written("diff", written)?;
     match (doc.same, git && !args.exit_code) {
-        (true, _) | (false, true) => SAME,
-        (false, false) => DIFFERENT,
+        (true, _) | (false, true) => Ok(Outcome::Success),
+        (false, false) => Ok(Outcome::Different),
     }
 }
 
@@ -112,34 +77,22 @@ fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Reads and compiles a plan; `Some(None)` for `/dev/null`, `None` on error
-/// (diagnostics printed).
-fn read(path: &Path) -> Option<Option<Compiled>> {
+/// Reads and compiles a plan, printing its diagnostics when it has errors
+/// (a plan's warnings are not what a diff is about); `None` for `/dev/null`.
+fn read(path: &Path) -> Result<Option<Compiled>, Error> {
     if path == Path::new("/dev/null") {
-        return Some(None);
+        return Ok(None);
     }
     let loaded = load::read_plan(path)?;
     match compile(&loaded.source) {
-        Ok(compiled) => Some(Some(compiled)),
+        Ok(compiled) => Ok(Some(compiled)),
         Err(diagnostics) => {
             load::print_text(&loaded, &diagnostics.0);
-            eprintln!("error: `{}` does not compile", loaded.name);
-            None
+            Err(Error::PlanDoesNotCompile { plan: loaded.name })
         }
     }
 }
 
 fn host_names(compiled: Option<&Compiled>) -> Vec<String> {
     compiled.map_or_else(Vec::new, |c| c.model.hosts.iter().map(|h| h.name.clone()).collect())
-}
-
-/// The colour choice for stdout.
-pub fn color_choice(when: ColorWhen) -> ColorChoice {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    match when {
-        ColorWhen::Always => ColorChoice::Always,
-        ColorWhen::Never => ColorChoice::Never,
-        ColorWhen::Auto if !no_color && std::io::stdout().is_terminal() => ColorChoice::Auto,
-        ColorWhen::Auto => ColorChoice::Never,
-    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::load;
+use super::{Error, Outcome, load};
 use crate::audit::export::{GraphFormat, graph, to_dot, to_mermaid};
 
 /// Arguments of `graph`.
@@ -18,24 +18,17 @@ pub struct GraphArgs {
 }
 
 /// Runs `graph`.
-pub fn run(args: &GraphArgs) -> u8 {
-    let Some(loaded) = load::read_plan(&args.plan) else {
-        return 1;
-    };
-    let Some(compiled) = load::compile_and_report(&loaded, false) else {
-        return 1;
-    };
+pub fn run(args: &GraphArgs) -> Result<Outcome, Error> {
+    let compiled = load::compile_plan(&args.plan)?;
     let doc = graph(&compiled.model, &compiled.graph);
     match args.format {
         GraphFormat::Dot => outln!("{}", to_dot(&doc).trim_end()),
         GraphFormat::Mermaid => outln!("{}", to_mermaid(&doc).trim_end()),
-        GraphFormat::Json => match serde_json::to_string_pretty(&doc) {
-            Ok(json) => outln!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write the graph as JSON: {error}");
-                return 1;
-            }
-        },
+        GraphFormat::Json => {
+            let json = serde_json::to_string_pretty(&doc)
+                .map_err(|error| Error::Write { what: "graph as JSON", source: error.into() })?;
+            outln!("{json}");
+        }
     }
-    0
+    Ok(Outcome::Success)
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::global;
+use super::{Error, Outcome, global};
 use crate::init::{Starter, StarterPreset, write_starter};
 
 /// Arguments of `init`.
@@ -39,7 +39,7 @@ pub struct InitArgs {
 }
 
 /// Runs `init`.
-pub fn run(args: &InitArgs) -> u8 {
+pub fn run(args: &InitArgs) -> Result<Outcome, Error> {
     let starter = Starter {
         preset: args.preset,
         name: args.name.clone(),
@@ -49,16 +49,12 @@ pub fn run(args: &InitArgs) -> u8 {
         apiserver_url: args.apiserver_url.clone(),
         service_cidr: args.service_cidr.clone(),
     };
-    let plan = match write_starter(&starter) {
-        Ok(plan) => plan,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return 1;
-        }
-    };
+    let plan = write_starter(&starter).map_err(Error::Init)?;
     let Some(path) = &args.output else {
+        // As `outln!` does, a failed write to stdout (a closed pipe,
+        // `certplan init | head`) is not an error.
         let _ = std::io::stdout().lock().write_all(plan.as_bytes());
-        return 0;
+        return Ok(Outcome::Success);
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
@@ -67,21 +63,14 @@ pub fn run(args: &InitArgs) -> u8 {
     } else {
         options.create_new(true);
     }
-    let written = options.open(path).and_then(|mut file| file.write_all(plan.as_bytes()));
-    match written {
+    match options.open(path).and_then(|mut file| file.write_all(plan.as_bytes())) {
         Ok(()) => {
             if !global::quiet() {
                 eprintln!("wrote {}; next: certplan check {}", path.display(), path.display());
             }
-            0
+            Ok(Outcome::Success)
         }
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!("error: `{}` exists; pass --force to replace it", path.display());
-            1
-        }
-        Err(error) => {
-            eprintln!("error: cannot write `{}`: {error}", path.display());
-            1
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists { path: path.clone() }),
+        Err(source) => Err(Error::WriteFile { path: path.clone(), source }),
     }
 }

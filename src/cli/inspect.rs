@@ -8,12 +8,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::load;
+use super::{Error, Outcome, load};
 use crate::audit::Format;
 use crate::inspect::{report, write_markdown as write_inspect_markdown, write_text as write_inspect_text};
 use crate::issue::{Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{FileRole, Model, Spec};
-use crate::pipeline::clock;
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -76,20 +75,8 @@ fn write_secrets_text(out: &mut impl Write, secrets: &[ShownSecret]) -> std::io:
 }
 
 /// Runs `inspect`.
-pub fn run(args: &InspectArgs) -> u8 {
-    let Some(loaded) = load::read_plan(&args.plan) else {
-        return 1;
-    };
-    let Some(compiled) = load::compile_and_report(&loaded, false) else {
-        return 1;
-    };
-    let now = match clock(args.now.as_deref()) {
-        Ok(now) => now,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return 1;
-        }
-    };
+pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
+    let (compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
     let doc = report(&compiled.model, args.out.as_deref(), now);
     let on_disk = args.out.is_some();
     let mut stdout = std::io::stdout().lock();
@@ -116,11 +103,6 @@ pub fn run(args: &InspectArgs) -> u8 {
             table.and_then(|()| secrets.as_deref().map_or(Ok(()), |s| write_secrets_text(&mut stdout, s)))
         }
     };
-    if let Err(error) = written
-        && error.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write the report: {error}");
-        return 1;
-    }
-    0
+    Error::written("report", written)?;
+    Ok(Outcome::Success)
 }

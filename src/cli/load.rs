@@ -1,12 +1,12 @@
-//! Reading and compiling the plan a command names, and printing its
-//! diagnostics (coloured only on a terminal and never with `NO_COLOR`).
+//! What commands do before their own work: read the plan they name, compile
+//! it and print its diagnostics (coloured as `color` decides), fix the
+//! clock, and load the templates.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use time::OffsetDateTime;
 
-use super::Format;
+use super::{Error, Format, color};
 use crate::diag::{self, Diagnostic};
 use crate::pipeline::{Compiled, compile};
 
@@ -18,40 +18,64 @@ pub struct Loaded {
     pub source: String,
 }
 
-/// Reads a plan file, printing an error on failure.
-pub fn read_plan(path: &Path) -> Option<Loaded> {
+/// Reads a plan file.
+pub fn read_plan(path: &Path) -> Result<Loaded, Error> {
     match std::fs::read_to_string(path) {
-        Ok(source) => Some(Loaded { name: path.display().to_string(), source }),
-        Err(error) => {
-            eprintln!("error: cannot read the plan `{}`: {error}", path.display());
-            None
+        Ok(source) => Ok(Loaded { name: path.display().to_string(), source }),
+        Err(source) => Err(Error::ReadPlan { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Reads and compiles the plan at `path`, printing its diagnostics.
+pub fn compile_plan(path: &Path) -> Result<Compiled, Error> {
+    compile_and_report(&read_plan(path)?)
+}
+
+/// Reads and compiles the plan at `path`, printing its diagnostics, and
+/// fixes the clock (`--now`): what `inspect` and `verify` start with.
+pub fn compile_plan_at(path: &Path, now: Option<&str>) -> Result<(Compiled, OffsetDateTime), Error> {
+    let compiled = compile_plan(path)?;
+    Ok((compiled, clock(now)?))
+}
+
+/// Reads the plan at `path`, then compiles it (printing its diagnostics)
+/// while `beside` runs on another core: `plan` and `apply` read the output
+/// tree meanwhile. `beside` runs to the end even when the plan has errors.
+pub fn compile_plan_beside<T: Send>(path: &Path, beside: impl FnOnce() -> T + Send) -> Result<(Compiled, T), Error> {
+    let loaded = read_plan(path)?;
+    let (compiled, other) = rayon::join(|| compile_and_report(&loaded), beside);
+    Ok((compiled?, other))
+}
+
+/// Compiles a plan, printing its diagnostics as text on stderr; fails when
+/// it has errors.
+fn compile_and_report(loaded: &Loaded) -> Result<Compiled, Error> {
+    match compile(&loaded.source) {
+        Ok(compiled) => {
+            print_text(loaded, &compiled.warnings.0);
+            Ok(compiled)
+        }
+        Err(diagnostics) => {
+            print_text(loaded, &diagnostics.0);
+            Err(Error::Diagnostics)
         }
     }
+}
+
+/// The clock to use: `--now`, else `SOURCE_DATE_EPOCH`, else the system's.
+pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, Error> {
+    crate::pipeline::clock(now).map_err(Error::Clock)
 }
 
 /// The templates to render with: `--templates`, else the plan's `templates`
 /// (relative to the plan file), else the embedded ones.
-pub fn templates(tree: &super::TreeArgs, model: &crate::model::Model) -> Result<crate::render::Templates, String> {
+pub fn templates(tree: &super::TreeArgs, model: &crate::model::Model) -> Result<crate::render::Templates, Error> {
     let from_plan = || Some(tree.plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
-    match tree.templates.clone().or_else(from_plan) {
-        Some(dir) => crate::render::Templates::with_overrides(&dir).map_err(|e| e.to_string()),
-        None => crate::render::Templates::embedded().map_err(|e| e.to_string()),
-    }
-}
-
-/// Compiles a plan, printing its diagnostics as text on stderr. `None` when
-/// it has errors (or warnings, when they are denied).
-pub fn compile_and_report(loaded: &Loaded, deny_warnings: bool) -> Option<Compiled> {
-    match compile(&loaded.source) {
-        Ok(compiled) => {
-            print_text(loaded, &compiled.warnings.0);
-            (!deny_warnings || compiled.warnings.0.is_empty()).then_some(compiled)
-        }
-        Err(diagnostics) => {
-            print_text(loaded, &diagnostics.0);
-            None
-        }
-    }
+    let templates = match tree.templates.clone().or_else(from_plan) {
+        Some(dir) => crate::render::Templates::with_overrides(&dir),
+        None => crate::render::Templates::embedded(),
+    };
+    templates.map_err(Error::Templates)
 }
 
 /// Prints diagnostics as text on stderr.
@@ -59,8 +83,8 @@ pub fn print_text(loaded: &Loaded, diagnostics: &[Diagnostic]) {
     if diagnostics.is_empty() {
         return;
     }
-    let mut stderr = StandardStream::stderr(color_choice());
-    let _ = diag::render_text(&mut stderr, &loaded.name, &loaded.source, diagnostics);
+    // Diagnostics go to stderr, where a failed write has nowhere to be told.
+    let _ = diag::render_text(&mut color::stderr(), &loaded.name, &loaded.source, diagnostics);
 }
 
 /// Prints diagnostics in a format: text on stderr, JSON on stdout.
@@ -72,12 +96,6 @@ pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Fo
             outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
         }
     }
-}
-
-/// Colour on a terminal, never with `NO_COLOR`.
-pub fn color_choice() -> ColorChoice {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    if !no_color && std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never }
 }
 
 /// Lets go of a compiled plan without freeing it. The process exits right

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
+use super::{Error, Outcome};
+
 /// Arguments of `man`.
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
@@ -14,7 +16,7 @@ pub struct ManArgs {
 }
 
 /// Runs `man`.
-pub fn run(args: &ManArgs) -> u8 {
+pub fn run(args: &ManArgs) -> Result<Outcome, Error> {
     let command = super::Cli::command();
     let result = match &args.dir {
         Some(dir) => write_pages(command, dir),
@@ -25,13 +27,7 @@ pub fn run(args: &ManArgs) -> u8 {
             })
         }
     };
-    match result {
-        Ok(()) => 0,
-        Err(error) => {
-            eprintln!("error: cannot write the man pages: {error}");
-            1
-        }
-    }
+    result.map(|()| Outcome::Success).map_err(|source| Error::Write { what: "man pages", source })
 }
 
 fn write_pages(command: clap::Command, dir: &Path) -> std::io::Result<()> {

@@ -1,6 +1,8 @@
-//! The command line: one file per subcommand, argument types here.
-//! Exit codes: 0 success, 1 an error in the plan or a failed command,
-//! 2 changes pending (`plan --detailed-exitcode`).
+//! The command line: one file per subcommand, argument types here. Each
+//! command returns an [`Outcome`] or an [`Error`]; [`run`] hands that to
+//! `exit::status`, the one place errors are printed and exit codes chosen:
+//! 0 success, 1 an error in the plan or a failed command, 2 changes pending
+//! (`plan --detailed-exitcode`); `diff` as diff(1).
 
 /// `println!` that ignores a closed pipe.
 macro_rules! outln {
@@ -11,8 +13,11 @@ macro_rules! outln {
 
 mod apply;
 mod check;
+mod color;
 mod completions;
 mod diff;
+mod error;
+mod exit;
 mod global;
 mod graph;
 mod init;
@@ -27,6 +32,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use error::Error;
+pub use exit::Outcome;
 
 /// certplan compiles a declarative cluster-PKI plan into certificates,
 /// kubeconfigs, token files, RBAC manifests and flag files, changing only
@@ -143,11 +151,30 @@ pub struct TreeArgs {
     pub templates: Option<PathBuf>,
 }
 
+impl Command {
+    /// `--color`, for the commands that take it.
+    fn color(&self) -> color::ColorWhen {
+        match self {
+            Self::Diff(args) => args.color,
+            Self::Verify(args) => args.color,
+            _ => color::ColorWhen::Auto,
+        }
+    }
+
+    /// The exit status when the command fails: `diff` keeps 1 for "the
+    /// plans differ", as diff(1) does.
+    fn failure_status(&self) -> u8 {
+        if matches!(self, Self::Diff(_)) { exit::TROUBLE } else { exit::FAILED }
+    }
+}
+
 /// Runs the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     global::set(cli.global);
-    let code = match cli.command {
+    color::set(cli.command.color());
+    let failed = cli.command.failure_status();
+    let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
@@ -156,11 +183,11 @@ pub fn run() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Init(args) => init::run(&args),
-        Command::Schema(args) => schema::run(&args),
-        Command::Completions(args) => completions::run(&args),
+        Command::Schema(args) => Ok(schema::run(&args)),
+        Command::Completions(args) => Ok(completions::run(&args)),
         Command::Man(args) => man::run(&args),
     };
-    ExitCode::from(code)
+    exit::status(result, failed)
 }
 
 /// Writes a line to stdout, ignoring a closed pipe (`certplan ... | head`)

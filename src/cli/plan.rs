@@ -1,9 +1,9 @@
 //! `certplan plan PLAN --out DIR`: what `apply` would do, and why.
 
-use super::{Format, TreeArgs, load};
+use super::{Error, Format, Outcome, TreeArgs, load};
 use crate::changes::{Change, Options};
 use crate::model::ArtifactId;
-use crate::pipeline::{Tree, clock, plan_changes};
+use crate::pipeline::{Tree, plan_changes};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -19,47 +19,25 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
-/// The decision options from common arguments, or an error message.
-pub fn options(tree: &TreeArgs) -> Result<Options, String> {
+/// The decision options from common arguments.
+pub fn options(tree: &TreeArgs) -> Result<Options, Error> {
     Ok(Options {
-        now: clock(tree.now.as_deref())?,
+        now: load::clock(tree.now.as_deref())?,
         rotate: tree.rotate.iter().map(|id| ArtifactId(id.clone())).collect(),
     })
 }
 
 /// Runs `plan`.
-pub fn run(args: &PlanArgs) -> u8 {
-    let Some(loaded) = load::read_plan(&args.tree.plan) else {
-        return 1;
-    };
+pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
     // The tree is read while the plan compiles.
-    let (compiled, tree) = rayon::join(|| load::compile_and_report(&loaded, false), || Tree::read(&args.tree.out));
-    let Some(mut compiled) = compiled else {
-        return 1;
-    };
-    match load::templates(&args.tree, &compiled.model) {
-        Ok(templates) => compiled.use_templates(&templates),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return 1;
-        }
-    }
-    let options = match options(&args.tree) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return 1;
-        }
-    };
-    let changes = tree.and_then(|tree| plan_changes(&compiled, &tree, &options));
+    let (mut compiled, tree) = load::compile_plan_beside(&args.tree.plan, || Tree::read(&args.tree.out))?;
+    let templates = load::templates(&args.tree, &compiled.model)?;
+    compiled.use_templates(&templates);
+    let options = options(&args.tree)?;
+    let tree = tree.map_err(Error::Tree)?;
+    let changes = plan_changes(&compiled, &tree, &options).map_err(Error::Apply);
     load::release(compiled);
-    let changes = match changes {
-        Ok(changes) => changes,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return 1;
-        }
-    };
+    let changes = changes?;
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({ "changes": changes });
@@ -67,7 +45,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         }
         Format::Text => print_changes(&changes, false),
     }
-    if args.detailed_exitcode && !changes.is_empty() { 2 } else { 0 }
+    Ok(if args.detailed_exitcode && !changes.is_empty() { Outcome::ChangesPending } else { Outcome::Success })
 }
 
 /// Prints changes as lines `ACTION ID: REASON`, with a summary.

@@ -6,6 +6,7 @@ mod markdown;
 
 use clap::ValueEnum;
 
+use super::Outcome;
 use crate::plan::PlanFile;
 
 /// Arguments of `schema`.
@@ -26,13 +27,13 @@ pub enum SchemaFormat {
 }
 
 /// Runs `schema`.
-pub fn run(args: &SchemaArgs) -> u8 {
+pub fn run(args: &SchemaArgs) -> Outcome {
     let schema = plan_schema();
     match args.format {
         SchemaFormat::Json => outln!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default()),
         SchemaFormat::Markdown => outln!("{}", markdown::render(&schema).trim_end()),
     }
-    0
+    Outcome::Success
 }
 
 /// The JSON Schema of a plan file. Draft-07 because it is the draft the

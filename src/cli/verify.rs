@@ -4,12 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use codespan_reporting::term::termcolor::StandardStream;
-
-use super::diff::{ColorWhen, color_choice};
-use super::load;
+use super::color::{self, ColorWhen};
+use super::{Error, Outcome, load};
 use crate::audit::verify::{Options, verify};
-use crate::pipeline::clock;
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -43,35 +40,14 @@ pub enum VerifyFormat {
 }
 
 /// Runs `verify`.
-pub fn run(args: &VerifyArgs) -> u8 {
-    let Some(loaded) = load::read_plan(&args.plan) else {
-        return 1;
-    };
-    let Some(compiled) = load::compile_and_report(&loaded, false) else {
-        return 1;
-    };
-    let now = match clock(args.now.as_deref()) {
-        Ok(now) => now,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return 1;
-        }
-    };
+pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
+    let (compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
     let warn_within = match args.warn_within.as_deref().map(humantime::parse_duration) {
         None => None,
         Some(Ok(window)) => Some(time::Duration::try_from(window).unwrap_or(time::Duration::MAX)),
-        Some(Err(error)) => {
-            eprintln!("error: `--warn-within` wants a duration such as `30d` or `720h`: {error}");
-            return 1;
-        }
+        Some(Err(error)) => return Err(Error::WarnWithin(error)),
     };
-    let report = match verify(&compiled.model, &args.out, &Options { now, warn_within }) {
-        Ok(report) => report,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return 1;
-        }
-    };
+    let report = verify(&compiled.model, &args.out, &Options { now, warn_within }).map_err(Error::Verify)?;
     let written = match args.format {
         VerifyFormat::Json => {
             let mut stdout = std::io::stdout().lock();
@@ -79,16 +55,8 @@ pub fn run(args: &VerifyArgs) -> u8 {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(stdout))
         }
-        VerifyFormat::Text => {
-            let mut stdout = StandardStream::stdout(color_choice(args.color));
-            crate::audit::write_verify_text(&mut stdout, &report)
-        }
+        VerifyFormat::Text => crate::audit::write_verify_text(&mut color::stdout(), &report),
     };
-    if let Err(error) = written
-        && error.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write the report: {error}");
-        return 1;
-    }
-    u8::from(!report.ok)
+    Error::written("report", written)?;
+    if report.ok { Ok(Outcome::Success) } else { Err(Error::Findings) }
 }
