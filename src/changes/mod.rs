@@ -16,7 +16,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::durations::{length, remaining};
-use crate::graph::{Graph, Relation};
+use crate::graph::{Fingerprint, Graph, Relation};
 use crate::model::{ArtifactId, FileRole, Model, Spec};
 use crate::state::{ArtifactState, State};
 
@@ -188,7 +188,12 @@ struct Decider<'a> {
 }
 
 impl Decider<'_> {
-    fn decide_one(&mut self, i: usize, recorded: Option<&ArtifactState>, fingerprint: &str) -> Result<(), ChangeError> {
+    fn decide_one(
+        &mut self,
+        i: usize,
+        recorded: Option<&ArtifactState>,
+        fingerprint: &Fingerprint,
+    ) -> Result<(), ChangeError> {
         let artifact = &self.model.artifacts[i];
         let id = &artifact.id;
         // Most artifacts need nothing: build the path lists only for those that do.
@@ -217,7 +222,7 @@ impl Decider<'_> {
         let removes = left_behind(artifact, recorded);
         // Serialising the spec is only needed when the fingerprint moved.
         let spec =
-            (recorded.fingerprint != fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
+            (recorded.fingerprint != *fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
         let recorded_spec: Option<serde_json::Value> =
             spec.as_ref().map(|_| serde_json::from_str(recorded.spec.get()).unwrap_or_default());
         let spec_change =

@@ -18,6 +18,19 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{ArtifactId, Model, Spec};
 
+/// What an artifact's spec and inputs hash to: the hex SHA-256 the state
+/// records, compared to tell whether anything the artifact embeds changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Why an artifact depends on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -44,7 +57,7 @@ pub struct Graph {
     /// Artifact indices in dependency order: every artifact after its inputs.
     pub order: Vec<usize>,
     /// Fingerprint of every artifact, by index.
-    pub fingerprints: Vec<String>,
+    pub fingerprints: Vec<Fingerprint>,
     /// What each artifact depends on, in the order its spec names them.
     inputs: Vec<Vec<Link>>,
     /// What depends on each artifact, in plan order.
@@ -166,7 +179,7 @@ impl Graph {
 
 /// Every artifact's fingerprint. Its own spec is hashed on its own, across
 /// cores; only folding in the inputs' fingerprints must follow the order.
-fn fingerprints(model: &Model, order: &[usize], inputs: &[Vec<Link>]) -> Vec<String> {
+fn fingerprints(model: &Model, order: &[usize], inputs: &[Vec<Link>]) -> Vec<Fingerprint> {
     let mut spec_hashers: Vec<Option<Sha256>> = model
         .artifacts
         .par_iter()
@@ -176,13 +189,13 @@ fn fingerprints(model: &Model, order: &[usize], inputs: &[Vec<Link>]) -> Vec<Str
             Some(Sha256::new_with_prefix(buffer.as_slice()))
         })
         .collect();
-    let mut fingerprints = vec![String::new(); model.artifacts.len()];
+    let mut fingerprints = vec![Fingerprint(String::new()); model.artifacts.len()];
     for &i in order {
         let mut hasher = spec_hashers[i].take().unwrap_or_default();
         for link in &inputs[i] {
-            hasher.update(fingerprints[link.index].as_bytes());
+            hasher.update(fingerprints[link.index].0.as_bytes());
         }
-        fingerprints[i] = hex::encode(hasher.finalize());
+        fingerprints[i] = Fingerprint(hex::encode(hasher.finalize()));
     }
     fingerprints
 }

@@ -27,7 +27,7 @@ pub struct State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArtifactState {
     /// Fingerprint of its spec and inputs.
-    pub fingerprint: String,
+    pub fingerprint: crate::graph::Fingerprint,
     /// Its spec as it was (no secrets: specs never hold any), kept as text
     /// and parsed only when the fingerprint says it changed.
     pub spec: Box<serde_json::value::RawValue>,
