@@ -24,7 +24,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use certplan::diag::{self, Diagnostic, Severity};
+use certplan::diag::{self, Diagnostic, RuleId, Severity};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config as ProptestConfig;
@@ -39,7 +39,7 @@ fn fixtures_dir() -> PathBuf {
 /// Where a diagnostic points: a 1-based line and column, or nowhere.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Finding {
-    rule: String,
+    rule: RuleId,
     at: Option<(u64, u64)>,
 }
 
@@ -62,16 +62,12 @@ struct Fixture {
 impl Fixture {
     /// Whether every expected finding is a warning (the plan compiles).
     fn warnings_only(&self) -> bool {
-        self.expected.iter().all(|f| severity_of(&f.rule) == Some(Severity::Warning))
+        self.expected.iter().all(|f| f.rule.severity() == Severity::Warning)
     }
 }
 
-/// The catalogue severity of a rule.
-fn severity_of(rule: &str) -> Option<Severity> {
-    diag::rule(rule).map(|r| r.severity)
-}
-
-/// Parses `# expect: RULE LINE:COLUMN` / `# expect: RULE -` header lines.
+/// Parses `# expect: RULE LINE:COLUMN` / `# expect: RULE -` header lines; a
+/// rule the catalogue does not have fails every test of the corpus.
 fn parse_header(name: &str, source: &str) -> BTreeSet<Finding> {
     let mut expected = BTreeSet::new();
     for line in source.lines() {
@@ -80,6 +76,9 @@ fn parse_header(name: &str, source: &str) -> BTreeSet<Finding> {
         let (Some(rule), Some(at), None) = (words.next(), words.next(), words.next()) else {
             panic!("{name}: malformed header line `{line}`; want `# expect: RULE LINE:COL` or `# expect: RULE -`");
         };
+        let rule = rule.parse::<RuleId>().unwrap_or_else(|_| {
+            panic!("{name}: expects `{rule}`, which is not in the rule catalogue (src/diag/rule_id.rs)")
+        });
         let at = if at == "-" {
             None
         } else {
@@ -87,7 +86,7 @@ fn parse_header(name: &str, source: &str) -> BTreeSet<Finding> {
             let number = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{name}: bad location `{at}`"));
             Some((number(l), number(c)))
         };
-        expected.insert(Finding { rule: rule.to_string(), at });
+        expected.insert(Finding { rule, at });
     }
     assert!(!expected.is_empty(), "{name}: the first line must be `# expect: RULE LINE:COL`");
     expected
@@ -127,17 +126,19 @@ fn check_json(path: &Path) -> (Output, Result<Vec<Reported>, String>) {
         .map_err(|e| format!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
         .and_then(|json| {
             let items = json.as_array().ok_or("stdout is not a JSON array")?;
-            Ok(items
+            items
                 .iter()
                 .map(|d| {
+                    let id = d["rule"].as_str().unwrap_or("?");
+                    let rule = id.parse::<RuleId>().map_err(|_| format!("reports `{id}`, which is no rule"));
                     let at = d["line"].as_u64().zip(d["column"].as_u64());
-                    Reported {
-                        finding: Finding { rule: d["rule"].as_str().unwrap_or("?").to_string(), at },
+                    rule.map(|rule| Reported {
+                        finding: Finding { rule, at },
                         severity: d["severity"].as_str().unwrap_or("?").to_string(),
                         message: d["message"].as_str().unwrap_or_default().to_string(),
-                    }
+                    })
                 })
-                .collect())
+                .collect()
         });
     (output, parsed)
 }
@@ -157,23 +158,18 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 fn corpus_has_sixty_plans_and_covers_every_rule() {
     let fixtures = fixtures();
     assert!(fixtures.len() >= 60, "only {} bad plans under tests/fixtures/bad", fixtures.len());
-    let mut by_rule: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Every header names a rule of the catalogue: `fixtures` parses them.
+    let mut by_rule: BTreeMap<RuleId, Vec<&str>> = BTreeMap::new();
     for fixture in fixtures {
         for finding in &fixture.expected {
-            assert!(
-                diag::rule(&finding.rule).is_some(),
-                "{}: expects `{}`, which is not in the rule catalogue (src/diag/rules.rs)",
-                fixture.name,
-                finding.rule
-            );
-            by_rule.entry(diag::rule(&finding.rule).expect("known").id).or_default().push(&fixture.name);
+            by_rule.entry(finding.rule).or_default().push(&fixture.name);
         }
     }
     // Faults of certplan itself (`internal-*`) are what no plan can provoke.
-    let uncovered: Vec<&str> = diag::RULES
+    let uncovered: Vec<&str> = RuleId::ALL
         .iter()
-        .map(|r| r.id)
-        .filter(|id| !id.starts_with("internal-") && !by_rule.contains_key(id))
+        .filter(|rule| !rule.as_str().starts_with("internal-") && !by_rule.contains_key(*rule))
+        .map(|rule| rule.as_str())
         .collect();
     assert!(uncovered.is_empty(), "rules without a fixture under tests/fixtures/bad: {uncovered:?}");
 }
@@ -192,15 +188,13 @@ fn every_bad_plan_reports_its_rule_where_the_mistake_is() {
             Err(message) => problems.push(message),
             Ok(reported) => {
                 for r in &reported {
-                    let want =
-                        severity_of(&r.finding.rule).map(|s| if s == Severity::Error { "error" } else { "warning" });
-                    if want != Some(r.severity.as_str()) {
-                        problems.push(format!(
-                            "`{}` reported as {}, but the catalogue has it as {}",
-                            r.finding.rule,
-                            r.severity,
-                            want.unwrap_or("no rule at all")
-                        ));
+                    let want = match r.finding.rule.severity() {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    if r.severity != want {
+                        let (rule, severity) = (r.finding.rule, &r.severity);
+                        problems.push(format!("`{rule}` reported as {severity}, but the catalogue has it as {want}"));
                     }
                 }
                 let actual: BTreeSet<Finding> = reported.iter().map(|r| r.finding.clone()).collect();
@@ -237,10 +231,9 @@ fn every_bad_plan_reports_its_rule_where_the_mistake_is() {
 #[test]
 fn warnings_pass_check_but_not_deny_warnings_unless_allowed() {
     let warning_fixtures: Vec<&Fixture> = fixtures().iter().filter(|f| f.warnings_only()).collect();
-    let warning_rules: BTreeSet<&str> =
-        diag::RULES.iter().filter(|r| r.severity == Severity::Warning).map(|r| r.id).collect();
-    let covered: BTreeSet<&str> =
-        warning_fixtures.iter().flat_map(|f| f.expected.iter().map(|e| e.rule.as_str())).collect();
+    let warning_rules: BTreeSet<RuleId> =
+        RuleId::ALL.iter().copied().filter(|rule| rule.severity() == Severity::Warning).collect();
+    let covered: BTreeSet<RuleId> = warning_fixtures.iter().flat_map(|f| f.expected.iter().map(|e| e.rule)).collect();
     assert_eq!(covered, warning_rules, "every warning rule needs a warnings-only fixture");
 
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,7 +3,7 @@
 //! the SANs of the certificate that answers there.
 
 use super::span_of;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Artifact, FlagVar, Model, Spec};
 use crate::plan::Role;
 
@@ -44,7 +44,7 @@ fn built_in_sans(model: &Model, apiserver: &Artifact, diagnostics: &mut Diagnost
         if !cert.sans.covers(&name) {
             diagnostics.push(
                 Diagnostic::error(
-                    "apiserver-missing-san",
+                    RuleId::ApiserverMissingSan,
                     format!("the API server certificate lacks `{name}`, which in-cluster clients dial"),
                 )
                 .at_opt(span_of(apiserver, apiserver.spans.sans.as_ref()))
@@ -83,7 +83,7 @@ fn covered(
     if !spec.sans.covers(host) {
         diagnostics.push(
             Diagnostic::error(
-                "url-not-covered",
+                RuleId::UrlNotCovered,
                 format!("{dialler} dials `{host}`, which the SANs of `{}` do not cover", cert.id),
             )
             .at_opt(at)

@@ -3,7 +3,7 @@
 //! default RBAC expects, and subjects must survive X.509 encoding.
 
 use super::span_of;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Artifact, Model, Spec};
 
 /// Built-in client identities and the CN their default RBAC binding expects.
@@ -28,7 +28,7 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
         if !is_user && matches!(artifact.spec, Spec::Cert(_)) && cert.subject.o.iter().any(|o| o == "system:masters") {
             diagnostics.push(
                 Diagnostic::warning(
-                    "system-masters",
+                    RuleId::SystemMasters,
                     format!("`{}` is in `system:masters`, which bypasses RBAC and cannot be revoked", artifact.id),
                 )
                 .at_opt(o_span(artifact))
@@ -42,7 +42,7 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
         if cert.subject.o.len() > 1 || cert.subject.ou.len() > 1 {
             diagnostics.push(
                 Diagnostic::error(
-                    "subject-unrepresentable",
+                    RuleId::SubjectUnrepresentable,
                     format!(
                         "`{}` has {} O values (groups), but certplan's X.509 writer keeps one per attribute",
                         artifact.id,
@@ -69,7 +69,7 @@ fn o_span(artifact: &Artifact) -> Option<std::ops::Range<usize>> {
 
 fn identity_cn(artifact: &Artifact, actual: &str, expected: &str) -> Diagnostic {
     Diagnostic::error(
-        "identity-cn",
+        RuleId::IdentityCn,
         format!("`{}` has CN `{actual}`, but Kubernetes' default RBAC knows it as `{expected}`", artifact.id),
     )
     .label("wrong CN")
@@ -86,7 +86,7 @@ fn kubelet(artifact: &Artifact, diagnostics: &mut Diagnostics) {
     if !cert.subject.o.iter().any(|o| o == "system:nodes") {
         diagnostics.push(
             Diagnostic::error(
-                "identity-o",
+                RuleId::IdentityO,
                 format!("`{}` is not in the group `system:nodes`, so the Node authorizer will refuse it", artifact.id),
             )
             .at_opt(o_span(artifact))
@@ -117,7 +117,7 @@ fn misspelt_user(model: &Model, artifact: &Artifact, name: &str, diagnostics: &m
         };
         diagnostics.push(
             Diagnostic::error(
-                "user-identity-misspelt",
+                RuleId::UserIdentityMisspelt,
                 format!("the user `{name}` looks like a misspelt built-in identity"),
             )
             .at_opt(at)

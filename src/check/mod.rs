@@ -1,6 +1,6 @@
 //! Lint rules over a lowered model: mistakes that parse fine but make a
 //! cluster fail or weaken it. Each rule has a stable id (catalogued in
-//! `diag::RULES`, explained in the book's rule reference) and points back
+//! `diag::RuleId`, explained in the book's rule reference) and points back
 //! into the plan. Warnings the plan allows with `[[allow]]` are dropped.
 
 mod coverage;
@@ -18,7 +18,7 @@ pub fn check_model(model: &Model) -> Diagnostics {
     validity::check(model, &mut diagnostics);
     identity::check(model, &mut diagnostics);
     coverage::check(model, &mut diagnostics);
-    diagnostics.0.retain(|d| d.is_error() || !model.allowed.iter().any(|rule| rule == d.rule));
+    diagnostics.0.retain(|d| d.is_error() || !model.allowed.contains(&d.rule));
     diagnostics
 }
 

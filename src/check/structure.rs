@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::span_of;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{ArtifactId, Model, Spec};
 use crate::plan::Role;
 
@@ -33,10 +33,13 @@ fn bootstrapping(model: &Model, diagnostics: &mut Diagnostics) {
                 [] => continue,
             };
             diagnostics.push(
-                Diagnostic::error("bootstrap-without-token", format!("{names}, but the plan has no bootstrap token"))
-                    .at(start..end)
-                    .label("bootstrapping needs a token")
-                    .hint("set `token_secret = true` (or `token_csv = true`) in `[bootstrap]`"),
+                Diagnostic::error(
+                    RuleId::BootstrapWithoutToken,
+                    format!("{names}, but the plan has no bootstrap token"),
+                )
+                .at(start..end)
+                .label("bootstrapping needs a token")
+                .hint("set `token_secret = true` (or `token_csv = true`) in `[bootstrap]`"),
             );
         }
     }
@@ -48,7 +51,7 @@ fn bootstrapping(model: &Model, diagnostics: &mut Diagnostics) {
             .unwrap_or(&workers[0]);
         diagnostics.push(
             Diagnostic::warning(
-                "kubelet-serving-unverified",
+                RuleId::KubeletServingUnverified,
                 "the API server cannot verify every kubelet's serving certificate, so it calls kubelets without `--kubelet-certificate-authority`",
             )
             .at(host.kubelet_serving_span.clone().unwrap_or_else(|| host.span.clone()))
@@ -66,7 +69,7 @@ fn required_roles(model: &Model, diagnostics: &mut Diagnostics) {
     for (role, name) in [(Role::Etcd, "etcd"), (Role::ControlPlane, "control-plane")] {
         if model.hosts_with(role).next().is_none() {
             diagnostics.push(
-                Diagnostic::error("missing-role", format!("no host has the role `{name}`"))
+                Diagnostic::error(RuleId::MissingRole, format!("no host has the role `{name}`"))
                     .hint(format!("add `\"{name}\"` to the `roles` of a `[[hosts]]` entry")),
             );
         }
@@ -83,7 +86,7 @@ fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
             let name = cert.issuer.as_str().trim_start_matches("ca/");
             diagnostics.push(
                 Diagnostic::error(
-                    "unknown-ca",
+                    RuleId::UnknownCa,
                     format!("`{}` names the CA `{name}`, which the plan does not declare", artifact.id),
                 )
                 .at_opt(span_of(artifact, artifact.spans.issuer.as_ref()))
@@ -107,7 +110,7 @@ fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
             }
             for artifact in artifacts {
                 let mut diagnostic = Diagnostic::error(
-                    "set-split-ca",
+                    RuleId::SetSplitCa,
                     format!(
                         "`{}` would be signed by `{issuer}`, but the rest of the set `{set}` by `{}`",
                         artifact.id,
@@ -133,7 +136,7 @@ fn service_cidr_overlap(model: &Model, diagnostics: &mut Diagnostics) {
         for service_cidr in model.cluster.service_cidrs.iter().filter(|net| net.contains(&host.address)) {
             diagnostics.push(
                 Diagnostic::warning(
-                    "service-cidr-overlap",
+                    RuleId::ServiceCidrOverlap,
                     format!(
                         "the service CIDR `{}` contains the address of host `{}` ({})",
                         service_cidr, host.name, host.address

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::span_of;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::durations::length;
 use crate::model::{Artifact, ArtifactId, Model, Spec};
 use crate::plan::KeyAlgorithm;
@@ -28,7 +28,7 @@ struct Group<'m> {
 }
 
 /// Lifetime problems keyed by (rule, CA, validity span, leaf validity).
-type Groups<'m> = BTreeMap<(&'static str, Option<&'m ArtifactId>, Option<(usize, usize)>, Duration), Group<'m>>;
+type Groups<'m> = BTreeMap<(RuleId, Option<&'m ArtifactId>, Option<(usize, usize)>, Duration), Group<'m>>;
 
 /// Artifacts with a 1024-bit RSA key, keyed by the span that chooses it.
 type WeakKeys<'m> = BTreeMap<Option<(usize, usize)>, Vec<&'m ArtifactId>>;
@@ -45,12 +45,12 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
         if cert.validity > ca.validity {
             // A leaf that keeps the default validity is too long because the CA is short.
             let at = artifact.spans.validity.clone().or_else(|| ca_artifact.spans.validity.clone());
-            let group = groups.entry(key("leaf-outlives-ca", Some(&cert.issuer), at)).or_default();
+            let group = groups.entry(key(RuleId::LeafOutlivesCa, Some(&cert.issuer), at)).or_default();
             group.leaves.push(&artifact.id);
             group.validity = ca.validity;
         } else if cert.validity > ONE_YEAR {
             let at = span_of(artifact, artifact.spans.validity.as_ref());
-            groups.entry(key("validity-over-a-year", None, at)).or_default().leaves.push(&artifact.id);
+            groups.entry(key(RuleId::ValidityOverAYear, None, at)).or_default().leaves.push(&artifact.id);
         }
     }
     for ((rule, issuer, at, validity), group) in groups {
@@ -97,7 +97,7 @@ fn weak_key_errors(weak_keys: WeakKeys<'_>, diagnostics: &mut Diagnostics) {
             many => format!("{} artifacts would have a 1024-bit RSA key: {}", many.len(), id_list(many)),
         };
         diagnostics.push(
-            Diagnostic::error("rsa-too-small", message)
+            Diagnostic::error(RuleId::RsaTooSmall, message)
                 .at_opt(at.map(|(start, end)| start..end))
                 .label("too weak")
                 .hint("RSA keys below 2048 bits are refused by Go's crypto/tls; use `rsa-2048` or `ecdsa-p256`"),

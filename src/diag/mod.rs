@@ -1,16 +1,17 @@
 //! Diagnostics: what every stage reports about a plan, and how it is shown.
 //!
-//! A [`Diagnostic`] carries a severity, a stable rule id, a message, the byte
-//! span in the plan it points at, any other places it is about (where a
-//! duplicate was first declared) and an optional hint. Detecting a mistake and
-//! rendering it are separate: stages only build diagnostics; [`render`] turns
-//! them into rustc-style text (with the offending value underlined) or JSON.
+//! A [`Diagnostic`] carries a severity, the [`RuleId`] it breaks, a message,
+//! the byte span in the plan it points at, any other places it is about (where
+//! a duplicate was first declared) and an optional hint. Detecting a mistake
+//! and rendering it are separate: stages only build diagnostics; [`render`]
+//! turns them into rustc-style text (with the offending value underlined) or
+//! JSON.
 
 mod render;
-mod rules;
+mod rule_id;
 
 pub use render::{render_json, render_text};
-pub use rules::{RULES, Rule, rule};
+pub use rule_id::{RuleId, UnknownRule};
 
 use std::ops::Range;
 
@@ -29,8 +30,8 @@ pub enum Severity {
 pub struct Diagnostic {
     /// How bad it is.
     pub severity: Severity,
-    /// A stable rule id, such as `san-cidr` or `unknown-key`.
-    pub rule: &'static str,
+    /// The rule it breaks, such as [`RuleId::SanCidr`] or [`RuleId::UnknownKey`].
+    pub rule: RuleId,
     /// What is wrong, lower case, names in backticks.
     pub message: String,
     /// The byte range in the plan the diagnostic points at, if any.
@@ -46,7 +47,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error for `rule` with `message`.
-    pub fn error(rule: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(rule: RuleId, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
             rule,
@@ -59,7 +60,7 @@ impl Diagnostic {
     }
 
     /// A warning for `rule` with `message`.
-    pub fn warning(rule: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(rule: RuleId, message: impl Into<String>) -> Self {
         Self { severity: Severity::Warning, ..Self::error(rule, message) }
     }
 

@@ -22,7 +22,7 @@ pub fn render_text(
             Severity::Error => codespan_reporting::diagnostic::Severity::Error,
             Severity::Warning => codespan_reporting::diagnostic::Severity::Warning,
         };
-        let mut cs = CsDiagnostic::new(severity).with_code(diagnostic.rule).with_message(&diagnostic.message);
+        let mut cs = CsDiagnostic::new(severity).with_code(diagnostic.rule.as_str()).with_message(&diagnostic.message);
         let mut labels = Vec::new();
         if let Some(span) = clamp(diagnostic.span.clone(), source.len()) {
             let label = Label::primary((), span);
@@ -71,7 +71,7 @@ pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
                 .collect::<Vec<_>>();
             serde_json::json!({
                 "severity": d.severity,
-                "rule": d.rule,
+                "rule": d.rule.as_str(),
                 "message": d.message,
                 "file": file_name,
                 "line": line,

@@ -46,7 +46,7 @@ pub struct Model {
     /// Every artifact: CAs first, then what they sign, then what embeds those.
     pub artifacts: Vec<Artifact>,
     /// Warning rules the plan allows (`[[allow]]`).
-    pub allowed: Vec<String>,
+    pub allowed: Vec<crate::diag::RuleId>,
     /// The plan's template directory (`templates = "..."`), as written:
     /// relative to the plan file.
     pub templates: Option<String>,

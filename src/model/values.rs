@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::diag::RuleId;
+
 /// A SAN as written in a plan, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SanValue {
@@ -115,8 +117,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// position) it is about, when it is about one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceCidrError {
-    /// The rule id.
-    pub rule: &'static str,
+    /// The rule it breaks.
+    pub rule: RuleId,
     /// What is wrong.
     pub message: String,
     /// The position of the range at fault, if one is.
@@ -124,7 +126,7 @@ pub struct ServiceCidrError {
 }
 
 impl ServiceCidrError {
-    fn new(rule: &'static str, index: Option<usize>, message: String) -> Self {
+    fn new(rule: RuleId, index: Option<usize>, message: String) -> Self {
         Self { rule, message, index }
     }
 }
@@ -153,11 +155,11 @@ pub fn shortest_service_prefix(net: &ipnet::IpNet, minor: u32) -> u8 {
 /// first address for the `kubernetes` Service.
 pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ipnet::IpNet>, ServiceCidrError> {
     if ranges.is_empty() {
-        return Err(ServiceCidrError::new("invalid-cidr", None, "no service network is given".into()));
+        return Err(ServiceCidrError::new(RuleId::InvalidCidr, None, "no service network is given".into()));
     }
     if ranges.len() > 2 {
         return Err(ServiceCidrError::new(
-            "service-cidr-families",
+            RuleId::ServiceCidrFamilies,
             Some(2),
             format!("{} service networks are given; a cluster has one, or two of different IP families", ranges.len()),
         ));
@@ -167,11 +169,11 @@ pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ip
         let text = text.trim();
         let net = text
             .parse::<ipnet::IpNet>()
-            .map_err(|_| ServiceCidrError::new("invalid-cidr", Some(index), format!("`{text}` is not a CIDR")))?
+            .map_err(|_| ServiceCidrError::new(RuleId::InvalidCidr, Some(index), format!("`{text}` is not a CIDR")))?
             .trunc();
         if first_service_address(&net).is_none() {
             return Err(ServiceCidrError::new(
-                "invalid-cidr",
+                RuleId::InvalidCidr,
                 Some(index),
                 format!("the service network `{net}` has no usable first address"),
             ));
@@ -181,7 +183,7 @@ pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ip
         {
             let shortest = shortest_service_prefix(&net, minor);
             return Err(ServiceCidrError::new(
-                "service-cidr-too-large",
+                RuleId::ServiceCidrTooLarge,
                 Some(index),
                 format!(
                     "the service network `{net}` is too large: the API server of Kubernetes 1.{minor} takes at most a /{shortest} of {}",
@@ -195,7 +197,7 @@ pub fn parse_service_cidrs(ranges: &[&str], minor: Option<u32>) -> Result<Vec<ip
         && family(first) == family(second)
     {
         return Err(ServiceCidrError::new(
-            "service-cidr-families",
+            RuleId::ServiceCidrFamilies,
             Some(1),
             format!(
                 "both service networks, `{first}` and `{second}`, are {}; a dual-stack cluster has one of each family",
@@ -280,16 +282,19 @@ mod tests {
         let v6 = parse_service_cidrs(&["fd00:10:96::/112"], Some(31)).unwrap();
         assert_eq!(first_service_address(&v6[0]), Some("fd00:10:96::1".parse().unwrap()));
         let rule = |ranges: &[&str], minor| parse_service_cidrs(ranges, Some(minor)).map_err(|e| (e.rule, e.index));
-        assert_eq!(rule(&["10.96.0.0/31"], 31), Err(("invalid-cidr", Some(0))));
-        assert_eq!(rule(&["fd00::1/128"], 31), Err(("invalid-cidr", Some(0))));
-        assert_eq!(rule(&["10.96.0.0/12", "10.100.0.0/16"], 31), Err(("service-cidr-families", Some(1))));
-        assert_eq!(rule(&["10.96.0.0/12", "fd00::/112", "fd01::/112"], 31), Err(("service-cidr-families", Some(2))));
-        assert_eq!(rule(&["10.0.0.0/8"], 31), Err(("service-cidr-too-large", Some(0))));
-        assert_eq!(rule(&["10.96.0.0/12", "fd00::/64"], 33), Err(("service-cidr-too-large", Some(1))));
+        assert_eq!(rule(&["10.96.0.0/31"], 31), Err((RuleId::InvalidCidr, Some(0))));
+        assert_eq!(rule(&["fd00::1/128"], 31), Err((RuleId::InvalidCidr, Some(0))));
+        assert_eq!(rule(&["10.96.0.0/12", "10.100.0.0/16"], 31), Err((RuleId::ServiceCidrFamilies, Some(1))));
+        assert_eq!(
+            rule(&["10.96.0.0/12", "fd00::/112", "fd01::/112"], 31),
+            Err((RuleId::ServiceCidrFamilies, Some(2)))
+        );
+        assert_eq!(rule(&["10.0.0.0/8"], 31), Err((RuleId::ServiceCidrTooLarge, Some(0))));
+        assert_eq!(rule(&["10.96.0.0/12", "fd00::/64"], 33), Err((RuleId::ServiceCidrTooLarge, Some(1))));
         assert!(parse_service_cidrs(&["10.96.0.0/12", "fd00::/64"], Some(34)).is_ok());
-        assert_eq!(rule(&["fd00::/48"], 35), Err(("service-cidr-too-large", Some(0))));
-        assert_eq!(rule(&["10.96.0.1/32"], 31), Err(("invalid-cidr", Some(0))));
-        assert_eq!(rule(&["10.96.0.0/12", "nonsense"], 31), Err(("invalid-cidr", Some(1))));
+        assert_eq!(rule(&["fd00::/48"], 35), Err((RuleId::ServiceCidrTooLarge, Some(0))));
+        assert_eq!(rule(&["10.96.0.1/32"], 31), Err((RuleId::InvalidCidr, Some(0))));
+        assert_eq!(rule(&["10.96.0.0/12", "nonsense"], 31), Err((RuleId::InvalidCidr, Some(1))));
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod tree;
 pub use apply::{ApplyError, ApplyReport, apply, clock, plan_changes};
 pub use tree::Tree;
 
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::graph::Graph;
 use crate::model::Model;
 
@@ -48,12 +48,15 @@ pub fn compile(source: &str) -> Result<Compiled, Diagnostics> {
     }
     if !model.faults.is_empty() {
         let faults = model.faults.iter().map(|fault| {
-            Diagnostic::error("internal-missing-file", format!("{fault}: this is a bug in certplan, please report it"))
+            Diagnostic::error(
+                RuleId::InternalMissingFile,
+                format!("{fault}: this is a bug in certplan, please report it"),
+            )
         });
         return Err(Diagnostics(faults.collect()));
     }
     let graph =
-        Graph::build(&model).map_err(|e| Diagnostics(vec![Diagnostic::error("internal-graph", e.to_string())]))?;
+        Graph::build(&model).map_err(|e| Diagnostics(vec![Diagnostic::error(RuleId::InternalGraph, e.to_string())]))?;
     diagnostics.sort();
     Ok(Compiled { model, graph, warnings: diagnostics })
 }

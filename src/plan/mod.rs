@@ -13,7 +13,7 @@ pub use schema::*;
 pub use service_cidrs::ServiceCidrs;
 pub use suggest::nearest as nearest_word;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, RuleId};
 
 /// Parses a plan. A TOML or shape error becomes one diagnostic pointing at
 /// the offending text, with the nearest valid key suggested for unknown keys.
@@ -26,9 +26,9 @@ pub fn parse_plan(source: &str) -> Result<PlanFile, Box<Diagnostic>> {
     })
 }
 
-fn classify(message: &str) -> (&'static str, Option<String>) {
+fn classify(message: &str) -> (RuleId, Option<String>) {
     if let Some((unknown, expected)) = suggest::parse_unknown(message) {
-        let rule = if message.starts_with("unknown variant") { "unknown-value" } else { "unknown-key" };
+        let rule = if message.starts_with("unknown variant") { RuleId::UnknownValue } else { RuleId::UnknownKey };
         let hint = match suggest::nearest(&unknown, &expected) {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("expected one of {}", expected.join(", ")),
@@ -36,24 +36,24 @@ fn classify(message: &str) -> (&'static str, Option<String>) {
         return (rule, Some(hint));
     }
     if message.starts_with("missing field") {
-        return ("missing-key", None);
+        return (RuleId::MissingKey, None);
     }
     if message.starts_with("invalid type") {
-        return ("wrong-type", None);
+        return (RuleId::WrongType, None);
     }
     if message.starts_with("duplicate key") {
-        return ("duplicate-key", None);
+        return (RuleId::DuplicateKey, None);
     }
-    ("toml-syntax", None)
+    (RuleId::TomlSyntax, None)
 }
 
-fn label_for(rule: &str) -> &'static str {
+fn label_for(rule: RuleId) -> &'static str {
     match rule {
-        "unknown-key" => "not a key certplan knows here",
-        "unknown-value" => "not a value certplan knows here",
-        "missing-key" => "a required key is missing in this table",
-        "wrong-type" => "wrong type",
-        "duplicate-key" => "defined twice",
+        RuleId::UnknownKey => "not a key certplan knows here",
+        RuleId::UnknownValue => "not a value certplan knows here",
+        RuleId::MissingKey => "a required key is missing in this table",
+        RuleId::WrongType => "wrong type",
+        RuleId::DuplicateKey => "defined twice",
         _ => "here",
     }
 }

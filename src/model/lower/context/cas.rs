@@ -5,7 +5,7 @@ use toml::Spanned;
 
 use super::defaults::duration_or;
 use super::{CaConfig, Defaults, empty};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Subject, values};
 use crate::plan::PlanFile;
 
@@ -17,7 +17,7 @@ pub(super) fn resolve_cas(
 ) -> Vec<CaConfig> {
     if plan.cas.is_empty() {
         diagnostics.push(
-            Diagnostic::error("missing-ca", "the plan declares no certificate authority")
+            Diagnostic::error(RuleId::MissingCa, "the plan declares no certificate authority")
                 .hint("add a `[cas.kubernetes]` table with a `cn`"),
         );
     }
@@ -27,7 +27,7 @@ pub(super) fn resolve_cas(
             if let Err(message) = values::check_dns_name(name.get_ref(), false) {
                 diagnostics.push(
                     Diagnostic::error(
-                        "invalid-name",
+                        RuleId::InvalidName,
                         format!("the CA name `{}` is not usable: {message}", name.get_ref()),
                     )
                     .at(name.span()),

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::defaults::duration_or;
 use super::empty;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Cluster, values};
 use crate::plan::{PlanFile, ServiceCidrs};
 
@@ -21,7 +21,7 @@ pub(super) fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) ->
     let version = values::parse_version(section.kubernetes_version.get_ref())
         .map_err(|message| {
             diagnostics.push(
-                Diagnostic::error("unknown-version", message)
+                Diagnostic::error(RuleId::UnknownVersion, message)
                     .at(section.kubernetes_version.span())
                     .label("unsupported version"),
             );
@@ -34,8 +34,9 @@ pub(super) fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) ->
     let cluster_domain = match &section.cluster_domain {
         Some(domain) => {
             if let Err(message) = values::check_dns_name(domain.get_ref(), false) {
-                diagnostics
-                    .push(Diagnostic::error("invalid-dns-name", message).at(domain.span()).label("not a DNS domain"));
+                diagnostics.push(
+                    Diagnostic::error(RuleId::InvalidDnsName, message).at(domain.span()).label("not a DNS domain"),
+                );
             }
             domain.get_ref().to_ascii_lowercase()
         }
@@ -70,7 +71,7 @@ fn token_groups(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
         if !group.get_ref().starts_with("system:bootstrappers:") {
             diagnostics.push(
                 Diagnostic::error(
-                    "bootstrap-group",
+                    RuleId::BootstrapGroup,
                     format!(
                         "the bootstrap token group `{}` does not start with `system:bootstrappers:`",
                         group.get_ref()
@@ -99,8 +100,8 @@ fn resolve_service_cidrs(
         .map_err(|error| {
             let at = error.index.and_then(|i| spans.get(i).cloned()).unwrap_or_else(|| value.span());
             let label = match error.rule {
-                "service-cidr-too-large" => "wider than the API server allocates from",
-                "service-cidr-families" => "one range per IP family",
+                RuleId::ServiceCidrTooLarge => "wider than the API server allocates from",
+                RuleId::ServiceCidrFamilies => "one range per IP family",
                 _ => "expected a network such as `10.96.0.0/12`",
             };
             diagnostics.push(
@@ -135,7 +136,7 @@ fn split_spans(text: &str, span: Range<usize>) -> Vec<(&str, Range<usize>)> {
 pub(super) fn resolve_url(value: &Spanned<String>, diagnostics: &mut Diagnostics) -> Option<(String, u16)> {
     let text = value.get_ref().trim();
     let error = |message: String| {
-        Diagnostic::error("invalid-url", message).at(value.span()).label("the API server URL kubeconfigs dial")
+        Diagnostic::error(RuleId::InvalidUrl, message).at(value.span()).label("the API server URL kubeconfigs dial")
     };
     let url = match url::Url::parse(text) {
         Ok(url) => url,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Defaults;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Subject, values};
 use crate::plan::{KeyAlgorithm, PlanFile};
 
@@ -34,7 +34,8 @@ pub(super) fn duration_or(
     match values::parse_duration(value.get_ref()) {
         Ok(duration) => duration,
         Err(message) => {
-            diagnostics.push(Diagnostic::error("invalid-duration", message).at(value.span()).label("not a duration"));
+            diagnostics
+                .push(Diagnostic::error(RuleId::InvalidDuration, message).at(value.span()).label("not a duration"));
             default
         }
     }
@@ -46,7 +47,7 @@ pub(super) fn resolve_subject(plan: &PlanFile, diagnostics: &mut Diagnostics) ->
         && let Err(message) = values::check_country(country.get_ref())
     {
         diagnostics.push(
-            Diagnostic::error("invalid-country", message)
+            Diagnostic::error(RuleId::InvalidCountry, message)
                 .at(country.span())
                 .label("not a two-letter country code")
                 .hint("write the ISO 3166 code, such as `CN`, `DE` or `US`"),

@@ -8,7 +8,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::sets::parse_sans;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Host, values};
 use crate::plan::{ClientCertMode, PlanFile, Role, ServingCertMode};
 
@@ -21,13 +21,13 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
         let name = host.name.get_ref().trim().to_string();
         if let Err(message) = values::check_dns_name(&name, false) {
             diagnostics.push(
-                Diagnostic::error("invalid-host-name", message)
+                Diagnostic::error(RuleId::InvalidHostName, message)
                     .at(host.name.span())
                     .label("host names are node names: lower-case RFC 1123 names"),
             );
         } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
             diagnostics.push(
-                Diagnostic::error("invalid-host-name", format!("the host name `{name}` has upper-case letters"))
+                Diagnostic::error(RuleId::InvalidHostName, format!("the host name `{name}` has upper-case letters"))
                     .at(host.name.span())
                     .label("a node name is lower case")
                     .hint(format!(
@@ -39,7 +39,7 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
         let key = name.to_ascii_lowercase();
         if let Some(first) = names.get(&key).cloned() {
             diagnostics.push(
-                Diagnostic::error("duplicate-host", format!("the host `{name}` is declared twice"))
+                Diagnostic::error(RuleId::DuplicateHost, format!("the host `{name}` is declared twice"))
                     .at(host.name.span())
                     .label("declared again here")
                     .also_at(first, "first declared here"),
@@ -51,9 +51,9 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
             Ok(ip) => Some(ip),
             Err(_) => {
                 let (rule, label) = if host.address.get_ref().contains('/') {
-                    ("address-cidr", "a host address is one IP, not a network")
+                    (RuleId::AddressCidr, "a host address is one IP, not a network")
                 } else {
-                    ("invalid-ip", "not an IP address")
+                    (RuleId::InvalidIp, "not an IP address")
                 };
                 diagnostics.push(
                     Diagnostic::error(rule, format!("`{}` is not an IP address", host.address.get_ref()))
@@ -66,7 +66,7 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
         if let Some(ip) = address {
             if let Some(first) = addresses.get(&ip).cloned() {
                 diagnostics.push(
-                    Diagnostic::error("duplicate-address", format!("the address `{ip}` belongs to two hosts"))
+                    Diagnostic::error(RuleId::DuplicateAddress, format!("the address `{ip}` belongs to two hosts"))
                         .at(host.address.span())
                         .label("used again here")
                         .also_at(first, "first used here"),
@@ -80,7 +80,7 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
         roles.dedup();
         if roles.is_empty() {
             diagnostics.push(
-                Diagnostic::error("empty-value", format!("the host `{name}` has no roles"))
+                Diagnostic::error(RuleId::EmptyValue, format!("the host `{name}` has no roles"))
                     .at(host.roles.span())
                     .hint("give it one or more of `etcd`, `control-plane`, `worker`"),
             );

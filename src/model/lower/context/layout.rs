@@ -3,7 +3,7 @@
 
 use toml::Spanned;
 
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::Layout;
 use crate::plan::{PlanFile, Preset};
 
@@ -29,7 +29,7 @@ fn host_dir(value: Option<&Spanned<String>>, default: &str, diagnostics: &mut Di
     let bad_component = text.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..");
     if !text.starts_with('/') || text.len() < 2 || bad_component || text.contains('\0') {
         diagnostics.push(
-            Diagnostic::error("invalid-path", format!("`{}` is not an absolute directory path", value.get_ref()))
+            Diagnostic::error(RuleId::InvalidPath, format!("`{}` is not an absolute directory path", value.get_ref()))
                 .at(value.span())
                 .label("expected an absolute path such as `/etc/kubernetes/pki`, without `..`"),
         );

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::values::SanValue;
 use crate::model::{Cluster, Host, Layout, Subject};
 use crate::plan::{KeyAlgorithm, PlanFile};
@@ -42,7 +42,7 @@ pub struct Context {
     pub sets: BTreeMap<&'static str, SetConfig>,
     pub users: Vec<UserConfig>,
     pub identities: BTreeMap<&'static str, IdentityConfig>,
-    pub allowed: Vec<String>,
+    pub allowed: Vec<RuleId>,
     pub templates: Option<String>,
 }
 
@@ -120,5 +120,5 @@ pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context
 }
 
 fn empty(key: &str, span: Range<usize>) -> Diagnostic {
-    Diagnostic::error("empty-value", format!("`{key}` cannot be empty")).at(span).label("empty")
+    Diagnostic::error(RuleId::EmptyValue, format!("`{key}` cannot be empty")).at(span).label("empty")
 }

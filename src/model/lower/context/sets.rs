@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::defaults::duration_or;
 use super::{CaConfig, Defaults, SetConfig};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::SETS;
 use crate::model::values::{self, SanError, SanValue};
 use crate::plan::{PlanFile, SetSection};
@@ -45,9 +45,12 @@ pub(super) fn resolve_sets(
             let ca = if set == "service-account" {
                 if let Some(ca) = ca_choice {
                     diagnostics.push(
-                        Diagnostic::error("set-without-ca", "the service-account set is a key pair; no CA signs it")
-                            .at(ca.span())
-                            .label("remove this `ca`"),
+                        Diagnostic::error(
+                            RuleId::SetWithoutCa,
+                            "the service-account set is a key pair; no CA signs it",
+                        )
+                        .at(ca.span())
+                        .label("remove this `ca`"),
                     );
                 }
                 None
@@ -62,7 +65,7 @@ pub(super) fn resolve_sets(
                 if set != "apiserver" {
                     diagnostics.push(
                         Diagnostic::error(
-                            "sans-override-unsupported",
+                            RuleId::SansOverrideUnsupported,
                             format!("only the `apiserver` set takes a complete `sans` list, not `{set}`"),
                         )
                         .at(sans.span())
@@ -105,7 +108,7 @@ fn resolve_set_ca(
         let known = cas.iter().map(|ca| format!("`{}`", ca.name)).collect::<Vec<_>>().join(", ");
         diagnostics.push(
             Diagnostic::error(
-                "unknown-ca",
+                RuleId::UnknownCa,
                 format!("the set `{set}` names the CA `{name}`, which the plan does not declare"),
             )
             .at(choice.span())
@@ -130,7 +133,7 @@ fn resolve_set_ca(
     if !cas.is_empty() {
         diagnostics.push(
             Diagnostic::error(
-                "set-ca-ambiguous",
+                RuleId::SetCaAmbiguous,
                 format!("the set `{set}` has no `ca` and the plan declares several CAs"),
             )
             .hint(format!("add `[sets.{set}]` with `ca = \"NAME\"`")),
@@ -143,7 +146,7 @@ fn resolve_sans(sans: &[Spanned<String>], set: &str, diagnostics: &mut Diagnosti
     if !sans.is_empty() && !SERVING_SETS.contains(&set) {
         diagnostics.push(
             Diagnostic::error(
-                "sans-on-client-set",
+                RuleId::SansOnClientSet,
                 format!("the set `{set}` holds client certificates, which take no SANs"),
             )
             .at(sans[0].span())
@@ -162,7 +165,7 @@ pub fn parse_sans(sans: &[Spanned<String>], diagnostics: &mut Diagnostics) -> Ve
             Err(SanError::Cidr) => {
                 diagnostics.push(
                     Diagnostic::error(
-                        "san-cidr",
+                        RuleId::SanCidr,
                         format!("`{}` is a network (CIDR), which is neither an IP nor a DNS SAN", san.get_ref()),
                     )
                     .at(san.span())
@@ -174,7 +177,7 @@ pub fn parse_sans(sans: &[Spanned<String>], diagnostics: &mut Diagnostics) -> Ve
             Err(SanError::Invalid(reason)) => {
                 diagnostics.push(
                     Diagnostic::error(
-                        "san-invalid",
+                        RuleId::SanInvalid,
                         format!("`{}` is neither an IP address nor a DNS name: {reason}", san.get_ref()),
                     )
                     .at(san.span())

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::cluster::resolve_url;
 use super::defaults::duration_or;
 use super::{UserConfig, empty};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::plan::PlanFile;
 
 pub(super) fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<UserConfig> {
@@ -24,14 +24,14 @@ pub(super) fn resolve_users(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
                 diagnostics.push(empty("users.name", user.name.span()));
             } else if name.contains(['/', '\0']) || name.starts_with('.') {
                 diagnostics.push(
-                    Diagnostic::error("invalid-name", format!("the user name `{name}` cannot be a file name"))
+                    Diagnostic::error(RuleId::InvalidName, format!("the user name `{name}` cannot be a file name"))
                         .at(user.name.span())
                         .label("no `/`, and not starting with `.`"),
                 );
             }
             if let Some(first) = seen.get(&name).cloned() {
                 diagnostics.push(
-                    Diagnostic::error("duplicate-user", format!("the user `{name}` is declared twice"))
+                    Diagnostic::error(RuleId::DuplicateUser, format!("the user `{name}` is declared twice"))
                         .at(user.name.span())
                         .label("declared again here")
                         .also_at(first, "first declared here"),
