@@ -411,8 +411,10 @@ fn check_bootstrap_rbac(out: &Path) {
     assert_eq!(bindings, expected, "{}: roles bound to groups", path.display());
 }
 
-/// Applies `source` (written into `dir`) at [`T0`] into `dir/out`.
-fn apply_source(dir: &Path, source: &str) -> (PathBuf, PathBuf) {
+/// Applies `source` (written into `dir`) at [`T0`] into `dir/out`. Unlike
+/// `common::applied::apply_source`, the clock is fixed (token TTLs are measured
+/// from it), the caller owns the directory, and nothing is inspected.
+fn apply_source_at_t0(dir: &Path, source: &str) -> (PathBuf, PathBuf) {
     let plan = write_plan(dir, source);
     let out = dir.join("out");
     Transcript::default().apply(&plan, &out, T0, None);
@@ -746,7 +748,7 @@ fn extra_groups_reach_the_token_secret() {
         "token_ttl = \"24h\"\n",
         &format!("token_ttl = \"24h\"\nextra_groups = [\"{}\", \"{}\"]\n", groups[0], groups[1]),
     );
-    let (_, out) = apply_source(dir.path(), &source);
+    let (_, out) = apply_source_at_t0(dir.path(), &source);
     let secret = token_secret(&out, T0);
     assert_eq!(secret.groups, groups, "auth-extra-groups");
 }
@@ -761,7 +763,7 @@ fn kubernetes_1_18_uses_the_experimental_signing_duration_flag() {
     let plan = write_plan(dir.path(), &source);
     let (code, diagnostics) = check_json(&plan);
     assert_eq!(code, 0, "1.18 is a known version: {diagnostics:#?}");
-    let (_, out) = apply_source(dir.path(), &source);
+    let (_, out) = apply_source_at_t0(dir.path(), &source);
     let cluster_ca_key = read(&out.join("cluster/pki/ca.key"));
     for cp in CONTROL_PLANE {
         let what = format!("kube-controller-manager.env on {cp} (1.18)");
@@ -800,7 +802,7 @@ fn a_self_signed_kubelet_drops_the_kubelet_ca_and_warns() {
     assert_eq!(found.len(), 1, "{diagnostics:#?}");
     assert_eq!(found[0]["severity"], "warning");
 
-    let (_, out) = apply_source(dir.path(), &source);
+    let (_, out) = apply_source_at_t0(dir.path(), &source);
     for cp in CONTROL_PLANE {
         let f = flags(&out, cp, "kube-apiserver");
         assert!(
@@ -926,7 +928,7 @@ fn apiserver_kubelet_rbac_follows_an_identity_override() {
     let dir = tempdir();
     let source = std::fs::read_to_string(plan_path("minimal")).expect("read minimal plan")
         + "\n[identities.apiserver-kubelet-client]\ncn = \"lab:apiserver-kubelet\"\n";
-    let (_plan, out) = apply_source(dir.path(), &source);
+    let (_plan, out) = apply_source_at_t0(dir.path(), &source);
     let docs = yaml_documents(&out.join("cluster/manifests/apiserver-kubelet-rbac.yaml"));
     assert_eq!(docs[0]["subjects"][0]["name"], "lab:apiserver-kubelet", "{docs:#?}");
 }

@@ -19,8 +19,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common;
+use crate::common::problems::Problems;
 use crate::etcd_cluster::harness;
-use crate::pki_structure::Problems;
 
 /// The key algorithms every example plan is also applied with.
 const KEYS: &[&str] = &["ecdsa-p256", "rsa-2048", "ed25519"];

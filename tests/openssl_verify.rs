@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::pki_structure::{Applied, Problems, apply_example, read_cert, required_ekus};
+use crate::common::applied::{Applied, apply_example};
+use crate::common::cert::{read_cert, required_ekus};
+use crate::common::problems::Problems;
 
 /// Runs `openssl verify -x509_strict [-purpose P] -CAfile CA CERT`.
 fn openssl_verify(ca: &Path, cert: &Path, purpose: Option<&str>) -> Result<(), String> {

@@ -7,326 +7,44 @@
 //! Every check collects what is wrong into a list, so one failing run shows a
 //! user everything that is wrong with a tree, not just the first thing.
 //!
-//! The `support` items at the top are shared with `tls_handshake` and
-//! `openssl_verify`.
+//! Applying a plan and reading it back (`common::applied`), parsing a
+//! certificate (`common::cert`) and the list of problems (`common::problems`)
+//! are shared with `tls_handshake`, `openssl_verify` and
+//! `independent_checkers`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::oid_registry::{OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519};
-use x509_parser::pem::Pem;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::common::{apply, artifact, certplan, inspect, plan_path, plan_with_key, write_plan};
+use crate::common::applied::{Applied, apply_example, apply_source, artifacts, files_of_role};
+use crate::common::cert::{CertInfo, KeyKind, parse_cert_der, pem_certificates, read_cert, required_ekus};
+use crate::common::problems::Problems;
+use crate::common::{certplan, inspect, plan_path, plan_with_key};
 
 // ---------------------------------------------------------------------------
-// support (shared with tls_handshake and openssl_verify)
+// support
 // ---------------------------------------------------------------------------
-
-/// A plan applied into a fresh temporary directory, with its inspect document.
-pub(crate) struct Applied {
-    /// Keeps the directory alive for as long as the test needs it.
-    pub _dir: tempfile::TempDir,
-    pub out: PathBuf,
-    pub doc: Value,
-    /// Unix seconds, taken just before `certplan apply` started.
-    pub started: i64,
-}
-
-impl Applied {
-    /// The artifacts of one kind (`ca`, `cert`, `kubeconfig`, ...).
-    pub fn of_kind(&self, kind: &str) -> Vec<&Value> {
-        artifacts(&self.doc).into_iter().filter(|a| a["kind"] == kind).collect()
-    }
-
-    /// The artifact with this id, or `None`.
-    pub fn find(&self, id: &str) -> Option<&Value> {
-        artifacts(&self.doc).into_iter().find(|a| a["id"] == id)
-    }
-
-    /// The artifact with this id; panics with a message naming it otherwise.
-    pub fn get(&self, id: &str) -> &Value {
-        artifact(&self.doc, id)
-    }
-
-    /// Absolute paths of an artifact's files of `role`.
-    pub fn files(&self, artifact: &Value, role: &str) -> Vec<PathBuf> {
-        files_of_role(artifact, role).into_iter().map(|rel| self.out.join(rel)).collect()
-    }
-
-    /// The one file of `role` an artifact has on `host` (or, with `None`, its
-    /// first such file, preferring the master copy under `cluster/`).
-    pub fn file(&self, artifact: &Value, role: &str, host: Option<&str>) -> PathBuf {
-        let rels = files_of_role(artifact, role);
-        let pick = match host {
-            Some(h) => {
-                let prefix = format!("hosts/{h}/");
-                rels.iter().find(|p| p.starts_with(&prefix)).cloned()
-            }
-            None => rels.iter().find(|p| p.starts_with("cluster/")).or_else(|| rels.first()).cloned(),
-        };
-        let rel = pick.unwrap_or_else(|| {
-            panic!(
-                "inspect lists no {role} file for {} (host {host:?}); its files are {}",
-                artifact["id"], artifact["files"]
-            )
-        });
-        self.out.join(rel)
-    }
-
-    /// The id of the CA that signs the certificates of `set`, as inspect
-    /// reports it in the `issuer` of the set's certificates.
-    pub fn ca_of_set(&self, set: &str) -> String {
-        let cert = self
-            .of_kind("cert")
-            .into_iter()
-            .find(|a| a["set"] == set)
-            .unwrap_or_else(|| panic!("inspect lists no certificate of set {set}"));
-        cert["issuer"].as_str().unwrap_or_else(|| panic!("{} has no issuer in inspect output", cert["id"])).to_string()
-    }
-
-    /// The certificate file of the CA with this id (the `cluster/pki` copy).
-    pub fn ca_cert_file(&self, ca_id: &str) -> PathBuf {
-        self.file(self.get(ca_id), "cert", None)
-    }
-}
-
-/// Every artifact of an inspect document.
-pub(crate) fn artifacts(doc: &Value) -> Vec<&Value> {
-    doc["artifacts"].as_array().expect("inspect output has an `artifacts` array").iter().collect()
-}
-
-/// The relative paths of an artifact's files of `role`.
-pub(crate) fn files_of_role(artifact: &Value, role: &str) -> Vec<String> {
-    artifact["files"]
-        .as_array()
-        .map(|files| {
-            files.iter().filter(|f| f["role"] == role).filter_map(|f| f["path"].as_str().map(str::to_string)).collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The host a relative output path belongs to (`hosts/<host>/...`).
-pub(crate) fn host_of_path(rel: &str) -> Option<&str> {
+fn host_of_path(rel: &str) -> Option<&str> {
     rel.strip_prefix("hosts/").and_then(|r| r.split('/').next())
-}
-
-/// Seconds since the epoch, now.
-pub(crate) fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
-}
-
-/// Applies a plan given as text (written to `<tmp>/plan.toml`) into `<tmp>/out`.
-pub(crate) fn apply_source(source: &str) -> Applied {
-    let dir = tempfile::TempDir::new().expect("create temp dir");
-    let plan = write_plan(dir.path(), source);
-    apply_into(dir, plan)
-}
-
-/// Applies an example plan from `plans/` (as written) into a fresh `<tmp>/out`.
-pub(crate) fn apply_example(name: &str) -> Applied {
-    let dir = tempfile::TempDir::new().expect("create temp dir");
-    apply_into(dir, plan_path(name))
-}
-
-fn apply_into(dir: tempfile::TempDir, plan: PathBuf) -> Applied {
-    let out = dir.path().join("out");
-    let started = now_unix();
-    apply(&plan, &out);
-    let doc = inspect(&plan, &out);
-    Applied { _dir: dir, out, doc, started }
-}
-
-/// The key algorithm family of a certificate's public key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyKind {
-    Rsa,
-    Ec,
-    Ed25519,
-    Other,
-}
-
-/// The fields of a certificate the tests look at, parsed with x509-parser.
-#[derive(Debug, Clone)]
-pub(crate) struct CertInfo {
-    pub path: PathBuf,
-    pub version: u32,
-    pub subject: String,
-    pub issuer: String,
-    pub cn: Vec<String>,
-    pub o: Vec<String>,
-    pub dns: Vec<String>,
-    pub ips: Vec<IpAddr>,
-    /// (critical, ca) of basicConstraints, when present.
-    pub basic_constraints: Option<(bool, bool)>,
-    /// keyUsage, when present.
-    pub key_usage: Option<KeyUsageBits>,
-    /// Extended key usages by name (`serverAuth`, `clientAuth`, ...), when present.
-    pub eku: Option<Vec<String>>,
-    pub ski: Option<Vec<u8>>,
-    pub aki: Option<Vec<u8>>,
-    pub serial: Vec<u8>,
-    pub not_before: i64,
-    pub not_after: i64,
-    /// The DER SubjectPublicKeyInfo.
-    pub spki: Vec<u8>,
-    pub key_kind: KeyKind,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct KeyUsageBits {
-    pub digital_signature: bool,
-    pub key_encipherment: bool,
-    pub key_cert_sign: bool,
-}
-
-impl CertInfo {
-    pub fn has_eku(&self, name: &str) -> bool {
-        self.eku.as_ref().is_some_and(|e| e.iter().any(|x| x == name))
-    }
-
-    /// Whether the certificate's SANs cover `host` (an IP or a DNS name).
-    pub fn covers(&self, host: &str) -> bool {
-        match host.parse::<IpAddr>() {
-            Ok(ip) => self.ips.contains(&ip),
-            Err(_) => self.dns.iter().any(|d| d.eq_ignore_ascii_case(host)),
-        }
-    }
-}
-
-/// The DER of every `CERTIFICATE` PEM block in `pem`.
-pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
-    Pem::iter_from_buffer(pem).filter_map(Result::ok).filter(|p| p.label == "CERTIFICATE").map(|p| p.contents).collect()
-}
-
-/// Parses the first certificate of a PEM file; panics with what is wrong.
-pub(crate) fn read_cert(path: &Path) -> CertInfo {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let der = pem_certificates(&pem)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("{} holds no PEM CERTIFICATE block", path.display()));
-    parse_cert_der(path, der)
-}
-
-/// Parses one DER certificate; `path` only names it in messages.
-pub(crate) fn parse_cert_der(path: &Path, der: Vec<u8>) -> CertInfo {
-    let (_, cert) = X509Certificate::from_der(&der)
-        .unwrap_or_else(|e| panic!("{} is not a parseable X.509 certificate: {e}", path.display()));
-    let strings = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue>| {
-        it.map(|a| a.as_str().map(str::to_string).unwrap_or_else(|_| "<not a string>".into())).collect::<Vec<_>>()
-    };
-    let cn = strings(&mut cert.subject().iter_common_name());
-    let o = strings(&mut cert.subject().iter_organization());
-
-    let mut dns = Vec::new();
-    let mut ips = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(d) => dns.push(d.to_string()),
-                GeneralName::IPAddress(bytes) => match bytes.len() {
-                    4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap())),
-                    16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap())),
-                    n => panic!("{} has an IP SAN of {n} bytes", path.display()),
-                },
-                _ => {}
-            }
-        }
-    }
-    let basic_constraints = cert
-        .basic_constraints()
-        .unwrap_or_else(|e| panic!("{}: bad basicConstraints: {e}", path.display()))
-        .map(|bc| (bc.critical, bc.value.ca));
-    let key_usage =
-        cert.key_usage().unwrap_or_else(|e| panic!("{}: bad keyUsage: {e}", path.display())).map(|ku| KeyUsageBits {
-            digital_signature: ku.value.digital_signature(),
-            key_encipherment: ku.value.key_encipherment(),
-            key_cert_sign: ku.value.key_cert_sign(),
-        });
-    let eku = cert
-        .extended_key_usage()
-        .unwrap_or_else(|e| panic!("{}: bad extendedKeyUsage: {e}", path.display()))
-        .map(|e| {
-            let e = e.value;
-            let mut names = Vec::new();
-            for (on, name) in [
-                (e.any, "anyExtendedKeyUsage"),
-                (e.server_auth, "serverAuth"),
-                (e.client_auth, "clientAuth"),
-                (e.code_signing, "codeSigning"),
-                (e.email_protection, "emailProtection"),
-                (e.time_stamping, "timeStamping"),
-                (e.ocsp_signing, "OCSPSigning"),
-            ] {
-                if on {
-                    names.push(name.to_string());
-                }
-            }
-            names.extend(e.other.iter().map(|o| o.to_id_string()));
-            names
-        });
-    let mut ski = None;
-    let mut aki = None;
-    for ext in cert.extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
-            ParsedExtension::AuthorityKeyIdentifier(a) => {
-                aki = Some(a.key_identifier.as_ref().map(|k| k.0.to_vec()).unwrap_or_default())
-            }
-            _ => {}
-        }
-    }
-    let alg = &cert.public_key().algorithm.algorithm;
-    let key_kind = if *alg == OID_PKCS1_RSAENCRYPTION {
-        KeyKind::Rsa
-    } else if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
-        KeyKind::Ec
-    } else if *alg == OID_SIG_ED25519 {
-        KeyKind::Ed25519
-    } else {
-        KeyKind::Other
-    };
-    CertInfo {
-        path: path.to_path_buf(),
-        version: cert.version().0,
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        cn,
-        o,
-        dns,
-        ips,
-        basic_constraints,
-        key_usage,
-        eku,
-        ski,
-        aki,
-        serial: cert.raw_serial().to_vec(),
-        not_before: cert.validity().not_before.timestamp(),
-        not_after: cert.validity().not_after.timestamp(),
-        spki: cert.public_key().raw.to_vec(),
-        key_kind,
-    }
 }
 
 /// The DER SubjectPublicKeyInfo of a PEM private key, as `openssl pkey
 /// -pubout` derives it.
-pub(crate) fn public_key_of_private_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
+fn public_key_of_private_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
     openssl_pipe(&["pkey", "-pubout", "-outform", "DER"], pem)
 }
 
 /// The DER SubjectPublicKeyInfo of a PEM public key file.
-pub(crate) fn public_key_of_public_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
+fn public_key_of_public_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
     openssl_pipe(&["pkey", "-pubin", "-pubout", "-outform", "DER"], pem)
 }
 
@@ -344,54 +62,6 @@ fn openssl_pipe(args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
         Ok(output.stdout)
     } else {
         Err(format!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
-    }
-}
-
-/// Collects what is wrong, grouped, and fails once with all of it.
-pub(crate) struct Problems {
-    what: String,
-    list: Vec<String>,
-}
-
-impl Problems {
-    pub fn new(what: impl Into<String>) -> Self {
-        Problems { what: what.into(), list: Vec::new() }
-    }
-
-    pub fn add(&mut self, problem: impl Into<String>) {
-        self.list.push(problem.into());
-    }
-
-    /// Records `problem` unless `ok`.
-    pub fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
-        if !ok {
-            self.list.push(problem());
-        }
-    }
-
-    pub fn finish(self) {
-        if !self.list.is_empty() {
-            let mut msg = format!("{}: {} problem(s):\n", self.what, self.list.len());
-            for p in &self.list {
-                let _ = writeln!(msg, "  - {p}");
-            }
-            panic!("{msg}");
-        }
-    }
-}
-
-/// The extended key usages the DESIGN's table gives each certificate set.
-pub(crate) fn required_ekus(set: &str) -> &'static [&'static str] {
-    match set {
-        "etcd-server" => &["serverAuth"],
-        "etcd-peer" => &["serverAuth", "clientAuth"],
-        "etcd-client" => &["clientAuth"],
-        "apiserver" => &["serverAuth"],
-        "apiserver-client" => &["clientAuth"],
-        "kubelet-server" => &["serverAuth"],
-        "kubelet-client" => &["clientAuth"],
-        "front-proxy" => &["clientAuth"],
-        _ => &[],
     }
 }
 

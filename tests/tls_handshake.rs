@@ -15,7 +15,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection};
 
-use crate::pki_structure::{Applied, Problems, apply_example, read_cert};
+use crate::common::applied::{Applied, apply_example};
+use crate::common::cert::read_cert;
+use crate::common::problems::Problems;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())

@@ -1,7 +1,13 @@
 //! Helpers shared by every integration test: run the binary, apply a plan into
-//! a fresh directory, read the inspect document.
+//! a fresh directory, read the inspect document. A whole applied tree read
+//! back (`applied`), its certificates parsed (`cert`) and the accumulator of
+//! failures the tree checks report with (`problems`) have a file each.
 
 #![allow(dead_code)]
+
+pub mod applied;
+pub mod cert;
+pub mod problems;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
