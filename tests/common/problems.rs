@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 /// Collects what is wrong, grouped, and fails once with all of it.
 pub struct Problems {
     what: String,
-    list: Vec<String>,
+    pub list: Vec<String>,
 }
 
 impl Problems {
