@@ -38,6 +38,7 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
     let mut groups = Groups::new();
     for artifact in &model.artifacts {
         weak_key(artifact, &mut weak_keys);
+        token_signing_key(artifact, diagnostics);
         let Spec::Cert(cert) = &artifact.spec else { continue };
         let Some(ca_artifact) = model.artifact(&cert.issuer) else { continue };
         let Some(ca) = ca_artifact.spec.cert() else { continue };
@@ -85,6 +86,26 @@ fn weak_key<'m>(artifact: &'m Artifact, weak_keys: &mut WeakKeys<'m>) {
     if key == KeyAlgorithm::Rsa1024 {
         let at = span_of(artifact, artifact.spans.key.as_ref()).map(|r| (r.start, r.end));
         weak_keys.entry(at).or_default().push(&artifact.id);
+    }
+}
+
+/// The service-account key pair signs tokens as JWTs, which kube-apiserver
+/// does only with RSA or ECDSA keys: with an Ed25519 key it does not start.
+fn token_signing_key(artifact: &Artifact, diagnostics: &mut Diagnostics) {
+    let Spec::Keypair(pair) = &artifact.spec else { return };
+    if pair.key == KeyAlgorithm::Ed25519 {
+        diagnostics.push(
+            Diagnostic::error(
+                RuleId::ServiceAccountKey,
+                format!(
+                    "`{}` would be an Ed25519 key, which kube-apiserver cannot sign or verify tokens with",
+                    artifact.id
+                ),
+            )
+            .at_opt(span_of(artifact, artifact.spans.key.as_ref()))
+            .label("not RSA or ECDSA")
+            .hint("give the key pair its own algorithm: `[sets.service-account]` with `key = \"ecdsa-p256\"`"),
+        );
     }
 }
 

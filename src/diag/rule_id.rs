@@ -101,6 +101,7 @@ rule_ids! {
     LeafOutlivesCa = "leaf-outlives-ca", Error, "a certificate valid longer than its CA";
     ValidityOverAYear = "validity-over-a-year", Warning, "a leaf certificate valid longer than a year";
     RsaTooSmall = "rsa-too-small", Error, "an RSA key below 2048 bits";
+    ServiceAccountKey = "service-account-key", Error, "an Ed25519 service-account key, which kube-apiserver cannot use";
     ServiceCidrOverlap = "service-cidr-overlap", Warning, "a service network that contains a host address";
     SubjectUnrepresentable = "subject-unrepresentable", Error,
         "a subject the X.509 writer cannot hold faithfully";

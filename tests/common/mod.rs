@@ -35,18 +35,28 @@ pub fn write_plan(dir: &Path, source: &str) -> PathBuf {
 }
 
 /// An example plan's text with every key algorithm replaced by `key`
-/// (`rsa-2048`, `ecdsa-p256`, ...).
+/// (`rsa-2048`, `ecdsa-p256`, ...). With `ed25519`, the service-account key
+/// pair is `ecdsa-p256`: kube-apiserver signs tokens only with RSA or ECDSA
+/// (`check` refuses an Ed25519 one).
 pub fn plan_with_key(name: &str, key: &str) -> String {
     let source = std::fs::read_to_string(plan_path(name)).expect("read plan");
     let mut out = String::new();
+    let mut section = "";
     for line in source.lines() {
         let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            section = trimmed;
+        }
         if trimmed.starts_with("key = ") {
-            out.push_str(&format!("key = \"{key}\""));
+            let chosen = if key == "ed25519" && section == "[sets.service-account]" { "ecdsa-p256" } else { key };
+            out.push_str(&format!("key = \"{chosen}\""));
         } else {
             out.push_str(line);
         }
         out.push('\n');
+    }
+    if key == "ed25519" && !source.contains("[sets.service-account]") {
+        out.push_str("\n[sets.service-account]\nkey = \"ecdsa-p256\"\n");
     }
     out
 }
