@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::CertSet;
 
@@ -14,7 +14,7 @@ use super::CertSet;
 /// Ordered, hashed and serialized as its text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct ArtifactId(pub String);
+pub struct ArtifactId(String);
 
 /// The kinds of artifact, the first segment of an id.
 const KINDS: [&str; 7] = ["ca", "cert", "keypair", "kubeconfig", "token-file", "manifest", "flags"];
@@ -149,6 +149,15 @@ impl fmt::Display for ArtifactId {
     }
 }
 
+/// Read from the state file, whose keys are ids: one that is not an id
+/// makes the file unreadable rather than name something certplan never made.
+impl<'de> Deserialize<'de> for ArtifactId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an artifact id")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +205,12 @@ mod tests {
         assert!(ArtifactId::identity_cert("kubelet", Some("n1")).is_identity_cert("kubelet"));
         assert!(!ArtifactId::set_cert(CertSet::KubeletServer, Some("n1")).is_identity_cert("kubelet"));
         assert!(!ArtifactId::user_cert("kube-proxy").is_identity_cert("kube-proxy"));
+    }
+
+    #[test]
+    fn the_state_file_holds_ids() {
+        let id: ArtifactId = serde_json::from_str("\"cert/apiserver\"").expect("an id");
+        assert_eq!(id, ArtifactId::set_cert(CertSet::Apiserver, None));
+        assert!(serde_json::from_str::<ArtifactId>("\"apiserver\"").is_err());
     }
 }
