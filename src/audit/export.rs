@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::consumers::Consumers;
 use crate::graph::{self, Graph};
-use crate::model::{Model, Spec};
+use crate::model::{CertSet, Model, Spec};
 
 /// The graph formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +47,7 @@ pub struct Node {
     /// A short label: the CN of a certificate, the component of a flag file.
     pub label: String,
     /// The certificate set it belongs to.
-    pub set: Option<&'static str>,
+    pub set: Option<CertSet>,
     /// The host it is bound to (a flag file's host: where the component runs).
     pub host: Option<String>,
 }
@@ -76,7 +76,7 @@ pub struct Edge {
     /// What it means.
     pub relation: Relation,
     /// The set of a signed certificate.
-    pub set: Option<&'static str>,
+    pub set: Option<CertSet>,
     /// For `uses`: the flags that name the files.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
@@ -145,7 +145,7 @@ pub fn graph(model: &Model, dependencies: &Graph) -> GraphDoc {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Group {
     Cas,
-    Set(&'static str),
+    Set(CertSet),
     Keys,
     Kubeconfigs,
     Host(String),
@@ -168,7 +168,7 @@ impl Group {
     fn key(&self) -> String {
         match self {
             Self::Cas => "cas".into(),
-            Self::Set(set) => format!("set_{}", safe(set)),
+            Self::Set(set) => format!("set_{}", safe(set.as_str())),
             Self::Keys => "keys".into(),
             Self::Kubeconfigs => "kubeconfigs".into(),
             Self::Host(host) => format!("host_{}", safe(host)),
@@ -214,7 +214,7 @@ fn short_label(node: &Node) -> String {
         "flags" => node.label.clone(),
         "ca" | "cert" => {
             let rest = node.id.split_once('/').map_or(node.id.as_str(), |(_, rest)| rest);
-            let rest = node.set.and_then(|set| rest.strip_prefix(set)?.strip_prefix('/')).unwrap_or(rest);
+            let rest = node.set.and_then(|set| rest.strip_prefix(set.as_str())?.strip_prefix('/')).unwrap_or(rest);
             if rest == node.label { rest.to_string() } else { format!("{rest}\\nCN {}", node.label) }
         }
         "kubeconfig" | "keypair" | "manifest" => {
@@ -238,8 +238,8 @@ fn column(node: &Node) -> Option<usize> {
 
 /// A set whose certificates share one issuer is drawn with one edge from
 /// that CA to the set; the map holds those sets and their CA.
-fn set_issuers(doc: &GraphDoc) -> BTreeMap<&'static str, String> {
-    let mut issuers: BTreeMap<&'static str, Option<String>> = BTreeMap::new();
+fn set_issuers(doc: &GraphDoc) -> BTreeMap<CertSet, String> {
+    let mut issuers: BTreeMap<CertSet, Option<String>> = BTreeMap::new();
     for edge in doc.edges.iter().filter(|e| e.relation == Relation::Signs) {
         let Some(set) = edge.set else { continue };
         let entry = issuers.entry(set).or_insert_with(|| Some(edge.from.clone()));
@@ -306,14 +306,14 @@ pub fn to_dot(doc: &GraphDoc) -> String {
     }
     let set_issuers = set_issuers(doc);
     for (set, ca) in &set_issuers {
-        let key = Group::Set(set).key();
+        let key = Group::Set(*set).key();
         if let Some(target) = anchor.get(&key) {
             let _ = writeln!(
                 out,
                 "  {} -> {} [lhead=cluster_{key}, label={}, color=\"#b8860b\", fontcolor=\"#b8860b\"];",
                 quote(ca),
                 quote(target),
-                quote(set)
+                quote(set.as_str())
             );
         }
     }
@@ -321,8 +321,8 @@ pub fn to_dot(doc: &GraphDoc) -> String {
     for edge in &doc.edges {
         match edge.relation {
             Relation::Signs => {
-                if edge.set.is_none_or(|set| !set_issuers.contains_key(set)) {
-                    let label = edge.set.map_or_else(String::new, |s| format!(", label={}", quote(s)));
+                if edge.set.is_none_or(|set| !set_issuers.contains_key(&set)) {
+                    let label = edge.set.map_or_else(String::new, |s| format!(", label={}", quote(s.as_str())));
                     let _ = writeln!(out, "  {} -> {} [color=\"#b8860b\"{label}];", quote(&edge.from), quote(&edge.to));
                 }
             }
@@ -373,7 +373,7 @@ pub fn to_mermaid(doc: &GraphDoc) -> String {
     let set_issuers = set_issuers(doc);
     for (set, ca) in &set_issuers {
         if let Some(from) = ids.get(ca.as_str()) {
-            let _ = writeln!(out, "  {from} -->|{set}| {}", Group::Set(set).key());
+            let _ = writeln!(out, "  {from} -->|{set}| {}", Group::Set(*set).key());
         }
     }
     let mut trust: Vec<(String, String)> = Vec::new();
@@ -383,7 +383,7 @@ pub fn to_mermaid(doc: &GraphDoc) -> String {
         };
         match edge.relation {
             Relation::Signs => {
-                if edge.set.is_none_or(|set| !set_issuers.contains_key(set)) {
+                if edge.set.is_none_or(|set| !set_issuers.contains_key(&set)) {
                     let label = edge.set.map_or_else(String::new, |s| format!("|{s}|"));
                     let _ = writeln!(out, "  {from} -->{label} {to}");
                 }

@@ -85,8 +85,9 @@ pub struct Change {
 pub struct Options {
     /// The clock.
     pub now: OffsetDateTime,
-    /// Artifacts whose keys must be replaced (`--rotate ID`).
-    pub rotate: Vec<ArtifactId>,
+    /// Artifacts whose keys must be replaced (`--rotate ID`), as given:
+    /// [`decide`] looks each up in the model.
+    pub rotate: Vec<String>,
 }
 
 /// A change certplan refuses to make without being asked.
@@ -127,7 +128,7 @@ pub enum ChangeError {
     },
     /// `--rotate` names an id the plan does not have.
     #[error("`--rotate {0}` names no artifact of the plan")]
-    UnknownRotate(ArtifactId),
+    UnknownRotate(String),
 }
 
 /// Decides every change, in dependency order, removals last.
@@ -138,31 +139,32 @@ pub fn decide(
     disk: &dyn TreeView,
     options: &Options,
 ) -> Result<Vec<Change>, ChangeError> {
-    for id in &options.rotate {
-        if model.artifact(id).is_none() {
-            return Err(ChangeError::UnknownRotate(id.clone()));
-        }
-    }
+    let rotate = options
+        .rotate
+        .iter()
+        .map(|text| model.find(text).map(|a| a.id.clone()).ok_or_else(|| ChangeError::UnknownRotate(text.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
     let count = model.artifacts.len();
     let mut decider = Decider {
         model,
         graph,
         disk,
         options,
+        rotate,
         new_key: vec![false; count],
         new_content: vec![false; count],
         changes: Vec::new(),
     };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
-        decider.decide_one(i, state.artifacts.get(id.as_str()), &graph.fingerprints[i])?;
+        decider.decide_one(i, state.artifacts.get(id), &graph.fingerprints[i])?;
     }
     decider.changes.sort_by_key(|c| c.index);
-    let current: HashSet<&str> = model.artifacts.iter().map(|a| a.id.as_str()).collect();
+    let current: HashSet<&ArtifactId> = model.artifacts.iter().map(|a| &a.id).collect();
     for (id, recorded) in &state.artifacts {
-        if !current.contains(id.as_str()) {
+        if !current.contains(id) {
             decider.changes.push(Change {
-                id: ArtifactId(id.clone()),
+                id: id.clone(),
                 index: None,
                 action: Action::Remove,
                 reason: "no longer in the plan".into(),
@@ -180,6 +182,8 @@ struct Decider<'a> {
     graph: &'a Graph,
     disk: &'a dyn TreeView,
     options: &'a Options,
+    /// The artifacts `--rotate` names.
+    rotate: Vec<ArtifactId>,
     /// By artifact index: whether it gets a new key in this run.
     new_key: Vec<bool>,
     /// By artifact index: whether its content (certificate, token) changes.
@@ -198,7 +202,7 @@ impl Decider<'_> {
         let id = &artifact.id;
         // Most artifacts need nothing: build the path lists only for those that do.
         let paths = || -> Vec<String> { artifact.files.iter().map(|f| f.path.clone()).collect() };
-        let rotate = self.options.rotate.contains(id);
+        let rotate = self.rotate.contains(id);
         let is_ca = matches!(artifact.spec, Spec::Ca(_));
         let Some(recorded) = recorded else {
             if is_ca && !rotate {

@@ -66,7 +66,7 @@ fn applied(compiled: &Compiled) -> (State, MemoryTree) {
         });
         let spec = serde_json::value::to_raw_value(&artifact.spec).expect("a spec serialises");
         state.artifacts.insert(
-            artifact.id.to_string(),
+            artifact.id.clone(),
             ArtifactState { fingerprint: compiled.graph.fingerprints[i].clone(), spec, cert, files },
         );
     }
@@ -78,7 +78,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 fn options(rotate: &[&str]) -> Options {
-    Options { now: now(), rotate: rotate.iter().map(|id| ArtifactId((*id).to_string())).collect() }
+    Options { now: now(), rotate: rotate.iter().map(|id| (*id).to_string()).collect() }
+}
+
+fn id(text: &str) -> ArtifactId {
+    ArtifactId::parse(text).unwrap_or_else(|| panic!("`{text}` is no artifact id"))
 }
 
 fn run(compiled: &Compiled, state: &State, tree: &MemoryTree, options: &Options) -> Vec<Change> {
@@ -221,7 +225,7 @@ fn a_file_the_state_does_not_record_is_placed() {
     let compiled = plan(PLAN);
     let (mut state, tree) = applied(&compiled);
     let cert = path_of(&compiled, "ca/lab", FileRole::Cert);
-    state.artifacts.get_mut("ca/lab").expect("recorded").files.remove(&cert);
+    state.artifacts.get_mut(&id("ca/lab")).expect("recorded").files.remove(&cert);
     let changes = run(&compiled, &state, &tree, &options(&[]));
     let ca = change(&changes, "ca/lab");
     assert_eq!((ca.action, ca.writes.clone()), (Action::Place, vec![cert.clone()]));
@@ -252,7 +256,7 @@ fn a_changed_ca_is_refused() {
 fn a_lost_ca_key_is_refused() {
     let compiled = plan(PLAN);
     let (state, mut tree) = applied(&compiled);
-    tree.files.retain(|path, _| state.artifacts["ca/lab"].files.get(path).is_none_or(|f| f.role != FileRole::Key));
+    tree.files.retain(|path, _| state.artifacts[&id("ca/lab")].files.get(path).is_none_or(|f| f.role != FileRole::Key));
     let error = decide(&compiled.model, &compiled.graph, &state, &tree, &options(&[])).expect_err("refused");
     assert!(matches!(error, ChangeError::CaKeyLost { .. }), "{error}");
 }

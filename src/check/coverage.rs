@@ -4,11 +4,11 @@
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics, RuleId};
-use crate::model::{Artifact, FlagVar, Model, Spec};
+use crate::model::{Artifact, ArtifactId, CertSet, FlagVar, Model, Spec};
 use crate::plan::Role;
 
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
-    let apiserver = model.find("cert/apiserver");
+    let apiserver = model.artifact(&ArtifactId::set_cert(CertSet::Apiserver, None));
     if let Some(apiserver) = apiserver {
         built_in_sans(model, apiserver, diagnostics);
     }
@@ -56,15 +56,14 @@ fn built_in_sans(model: &Model, apiserver: &Artifact, diagnostics: &mut Diagnost
 }
 
 fn etcd_urls(model: &Model, var: &FlagVar, artifact: &Artifact, diagnostics: &mut Diagnostics) {
-    for (flag, set) in [("etcd-servers", "etcd-server"), ("initial-cluster", "etcd-peer")] {
+    for (flag, set) in [("etcd-servers", CertSet::EtcdServer), ("initial-cluster", CertSet::EtcdPeer)] {
         let Some(value) = var.get(flag) else { continue };
         for url in value.split(',') {
             let url = url.split_once('=').map_or(url, |(_, u)| u);
             let Some(host) = url_host(url) else { continue };
             let member = model.hosts_with(Role::Etcd).find(|h| h.address.to_string() == host || h.name == host);
             let Some(member) = member else { continue };
-            let id = format!("cert/{set}/{}", member.name);
-            if let Some(cert) = model.find(&id) {
+            if let Some(cert) = model.artifact(&ArtifactId::set_cert(set, Some(&member.name))) {
                 let dialler = format!("`--{flag}` in `{}`", artifact.id);
                 covered(cert, &host, &dialler, artifact.origin.clone(), diagnostics);
             }

@@ -4,27 +4,28 @@
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics, RuleId};
-use crate::model::{Artifact, Model, Spec};
+use crate::model::{Artifact, ArtifactId, Model, Spec};
 
 /// Built-in client identities and the CN their default RBAC binding expects.
 const BUILT_IN: [(&str, &str); 3] = [
-    ("cert/kube-controller-manager", "system:kube-controller-manager"),
-    ("cert/kube-scheduler", "system:kube-scheduler"),
-    ("cert/kube-proxy", "system:kube-proxy"),
+    ("kube-controller-manager", "system:kube-controller-manager"),
+    ("kube-scheduler", "system:kube-scheduler"),
+    ("kube-proxy", "system:kube-proxy"),
 ];
 
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
+    let built_in = BUILT_IN.map(|(identity, cn)| (ArtifactId::identity_cert(identity, None), cn));
     for artifact in &model.artifacts {
         let Some(cert) = artifact.spec.cert() else { continue };
-        if let Some((_, cn)) = BUILT_IN.iter().find(|(id, _)| *id == artifact.id.as_str())
+        if let Some((_, cn)) = built_in.iter().find(|(id, _)| *id == artifact.id)
             && cert.subject.cn != *cn
         {
             diagnostics.push(identity_cn(artifact, &cert.subject.cn, cn).at_opt(cn_span(artifact)));
         }
-        if artifact.id.as_str().starts_with("cert/kubelet/") {
+        if artifact.id.is_identity_cert("kubelet") {
             kubelet(artifact, diagnostics);
         }
-        let is_user = artifact.id.as_str().starts_with("cert/users/");
+        let is_user = artifact.id.is_user_cert();
         if !is_user && matches!(artifact.spec, Spec::Cert(_)) && cert.subject.o.iter().any(|o| o == "system:masters") {
             diagnostics.push(
                 Diagnostic::warning(

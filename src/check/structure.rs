@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::span_of;
 use crate::diag::{Diagnostic, Diagnostics, RuleId};
-use crate::model::{ArtifactId, Model, Spec};
+use crate::model::{ArtifactId, CertSet, Model, Spec};
 use crate::plan::Role;
 
 pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
@@ -79,11 +79,12 @@ fn required_roles(model: &Model, diagnostics: &mut Diagnostics) {
 /// Every issuer exists, and all certificates of a set share one CA: the side
 /// that verifies them trusts a single root.
 fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
-    let mut by_set: BTreeMap<&str, BTreeMap<&ArtifactId, Vec<&crate::model::Artifact>>> = BTreeMap::new();
+    // Sets order by name, so the diagnostics of split sets come in that order.
+    let mut by_set: BTreeMap<CertSet, BTreeMap<&ArtifactId, Vec<&crate::model::Artifact>>> = BTreeMap::new();
     for artifact in &model.artifacts {
         let Spec::Cert(cert) = &artifact.spec else { continue };
         if model.artifact(&cert.issuer).is_none() {
-            let name = cert.issuer.as_str().trim_start_matches("ca/");
+            let name = cert.issuer.ca_name().unwrap_or(cert.issuer.as_str());
             diagnostics.push(
                 Diagnostic::error(
                     RuleId::UnknownCa,
@@ -102,7 +103,7 @@ fn issuers(model: &Model, diagnostics: &mut Diagnostics) {
         if issuers.len() < 2 {
             continue;
         }
-        let set_ca = model.set_cas.get(set);
+        let set_ca = model.set_cas.get(&set);
         let expected = set_ca.map(|s| &s.ca);
         for (issuer, artifacts) in &issuers {
             if Some(*issuer) == expected {

@@ -148,7 +148,8 @@ mod tests {
 
     #[test]
     fn lists_name_two_and_count_the_rest() {
-        let ids: Vec<ArtifactId> = ["ca/a", "cert/b", "cert/c", "cert/d"].map(|s| ArtifactId(s.to_string())).into();
+        let ids: Vec<ArtifactId> =
+            ["ca/a", "cert/b", "cert/c", "cert/d"].map(|s| ArtifactId::parse(s).expect("an id")).into();
         let refs: Vec<&ArtifactId> = ids.iter().collect();
         assert_eq!(leaf_list(&refs[..1]), "`ca/a` is");
         assert_eq!(leaf_list(&refs[..2]), "`ca/a` and `cert/b` are");

@@ -2,7 +2,6 @@
 
 use super::{Error, Format, Outcome, TreeArgs, load};
 use crate::changes::{Change, Options};
-use crate::model::ArtifactId;
 use crate::pipeline::{Tree, plan_changes};
 
 /// Arguments of `plan`.
@@ -21,10 +20,7 @@ pub struct PlanArgs {
 
 /// The decision options from common arguments.
 pub fn options(tree: &TreeArgs) -> Result<Options, Error> {
-    Ok(Options {
-        now: load::clock(tree.now.as_deref())?,
-        rotate: tree.rotate.iter().map(|id| ArtifactId(id.clone())).collect(),
-    })
+    Ok(Options { now: load::clock(tree.now.as_deref())?, rotate: tree.rotate.clone() })
 }
 
 /// Runs `plan`.

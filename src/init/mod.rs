@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use crate::model::CertSet;
+
 /// The shape of the starter plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StarterPreset {
@@ -182,18 +184,11 @@ cn = "etcd-ca"
 cn = "front-proxy-ca"
 "#,
     );
-    for (set, ca) in [
-        ("etcd-server", "etcd"),
-        ("etcd-peer", "etcd"),
-        ("etcd-client", "etcd"),
-        ("apiserver", "kubernetes"),
-        ("apiserver-client", "kubernetes"),
-        ("kubelet-server", "kubernetes"),
-        ("kubelet-client", "kubernetes"),
-        ("front-proxy", "front-proxy"),
-    ] {
+    // Every set but the service-account key pair, which no CA signs.
+    for set in CertSet::iter() {
+        let Some(ca) = set.conventional_ca() else { continue };
         let _ = write!(out, "\n[sets.{set}]\nca = \"{ca}\"\n");
-        if set == "apiserver" {
+        if set == CertSet::Apiserver {
             out.push_str("# extra_sans = [\"k8s-api.example.com\"]   # names and IPs clients may also dial\n");
         }
     }

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::audit::consumers::Consumers;
 use crate::changes::sha256_hex;
-use crate::model::{Artifact, Model, Spec, Subject};
+use crate::model::{Artifact, CertSet, Model, Spec, Subject};
 
 /// The inspect document.
 #[derive(Debug, Serialize)]
@@ -38,7 +38,7 @@ pub struct ArtifactReport {
     /// Its kind.
     pub kind: &'static str,
     /// Its set.
-    pub set: Option<&'static str>,
+    pub set: Option<CertSet>,
     /// The host it is bound to.
     pub host: Option<String>,
     /// The signing CA's id.

@@ -273,7 +273,7 @@ mod tests {
         CertSpec {
             set: None,
             host: None,
-            issuer: ArtifactId::new(&["ca", "test"]),
+            issuer: ArtifactId::ca("test"),
             subject: Subject {
                 cn: "test-ca".into(),
                 c: Some("CH".into()),

@@ -1,36 +1,13 @@
 //! Artifacts: everything certplan produces, each with a stable id, a spec
 //! (what it must contain) and the files it is written to.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::{ArtifactId, CertSet};
 use crate::plan::KeyAlgorithm;
-
-/// A stable artifact id such as `cert/apiserver` or `cert/etcd-peer/master1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ArtifactId(pub String);
-
-impl ArtifactId {
-    /// Joins path segments into an id.
-    pub fn new(segments: &[&str]) -> Self {
-        Self(segments.join("/"))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ArtifactId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// One thing certplan produces.
 #[derive(Debug, Clone)]
@@ -152,7 +129,7 @@ impl Spec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct CertSpec {
     /// The set it belongs to; `None` for CAs and users outside sets.
-    pub set: Option<&'static str>,
+    pub set: Option<CertSet>,
     /// The host it is bound to.
     pub host: Option<String>,
     /// The signing CA's id (a CA's own id for a CA).
@@ -241,7 +218,7 @@ pub enum Eku {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct KeyPairSpec {
     /// The set it belongs to.
-    pub set: &'static str,
+    pub set: CertSet,
     /// Its key algorithm.
     pub key: KeyAlgorithm,
 }

@@ -5,11 +5,15 @@
 //! render) read the model and never the raw plan.
 
 mod artifact;
+mod artifact_id;
+mod cert_set;
 mod layout;
 mod lower;
 pub mod values;
 
 pub use artifact::*;
+pub use artifact_id::ArtifactId;
+pub use cert_set::{CertSet, UnknownCertSet};
 pub use layout::{CaRole, Layout};
 pub use lower::{MissingFile, lower_plan};
 
@@ -18,19 +22,6 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use crate::plan::Role;
-
-/// The certificate sets, in the order of the design, plus front-proxy.
-pub const SETS: [&str; 9] = [
-    "etcd-server",
-    "etcd-peer",
-    "etcd-client",
-    "apiserver",
-    "apiserver-client",
-    "service-account",
-    "kubelet-server",
-    "kubelet-client",
-    "front-proxy",
-];
 
 /// A compiled plan.
 #[derive(Debug, Clone)]
@@ -42,7 +33,7 @@ pub struct Model {
     /// The hosts, in plan order.
     pub hosts: Vec<Host>,
     /// The CA of each set that has one, with the span that chose it.
-    pub set_cas: BTreeMap<&'static str, SetCa>,
+    pub set_cas: BTreeMap<CertSet, SetCa>,
     /// Every artifact: CAs first, then what they sign, then what embeds those.
     pub artifacts: Vec<Artifact>,
     /// Warning rules the plan allows (`[[allow]]`).
@@ -184,15 +175,16 @@ impl Model {
         self.index.get(id).copied()
     }
 
-    /// The artifact with an id given as text.
+    /// The artifact with an id given as text (`--rotate ID`); `None` when
+    /// the text is no id or no artifact has it.
     pub fn find(&self, id: &str) -> Option<&Artifact> {
-        self.artifact(&ArtifactId(id.to_string()))
+        self.artifact(&ArtifactId::parse(id)?)
     }
 
     /// [`kubelet_serving_ca`] of this model.
     pub fn kubelet_serving_ca(&self) -> Option<ArtifactId> {
-        let server = &self.set_cas.get("kubelet-server")?.ca;
-        let signing = &self.set_cas.get("apiserver-client")?.ca;
+        let server = &self.set_cas.get(&CertSet::KubeletServer)?.ca;
+        let signing = &self.set_cas.get(&CertSet::ApiserverClient)?.ca;
         kubelet_serving_ca(&self.hosts, server, signing)
     }
 

@@ -116,7 +116,7 @@ fn gather(
             continue;
         };
         let artifact = &model.artifacts[i];
-        let recorded = state.artifacts.get(artifact.id.as_str());
+        let recorded = state.artifacts.get(&artifact.id);
         if change.action == Action::Adopt {
             keep.keys.insert(artifact.id.clone(), material::adopt_key(artifact, disk)?);
         } else if !change.new_key
@@ -140,7 +140,7 @@ fn gather(
         if keep.material.contains_key(&id) {
             continue;
         }
-        let (Some(artifact), Some(recorded)) = (model.artifact(&id), state.artifacts.get(id.as_str())) else {
+        let (Some(artifact), Some(recorded)) = (model.artifact(&id), state.artifacts.get(&id)) else {
             continue;
         };
         if let Some(material) = material::load(artifact, recorded, disk) {
@@ -227,11 +227,11 @@ fn update_state(
     let model = &compiled.model;
     for change in changes {
         let Some(i) = change.index else {
-            state.artifacts.remove(change.id.as_str());
+            state.artifacts.remove(&change.id);
             continue;
         };
         let artifact = &model.artifacts[i];
-        let previous = state.artifacts.remove(artifact.id.as_str());
+        let previous = state.artifacts.remove(&artifact.id);
         let mut recorded_files = previous.as_ref().map(|p| p.files.clone()).unwrap_or_default();
         let placed: HashSet<&str> = artifact.files.iter().map(|f| f.path.as_str()).collect();
         recorded_files.retain(|path, _| placed.contains(path.as_str()));
@@ -263,7 +263,7 @@ fn update_state(
             _ => previous.as_ref().and_then(|p| p.cert.clone()),
         };
         state.artifacts.insert(
-            artifact.id.to_string(),
+            artifact.id.clone(),
             ArtifactState {
                 fingerprint: compiled.graph.fingerprints[i].clone(),
                 spec: serde_json::value::to_raw_value(&artifact.spec)

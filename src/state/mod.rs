@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ArtifactId;
+
 /// Where the state lives, relative to the output directory.
 pub const STATE_PATH: &str = ".certplan/state.json";
 
@@ -20,7 +22,7 @@ pub struct State {
     /// Format version.
     pub version: u32,
     /// Per artifact id.
-    pub artifacts: BTreeMap<String, ArtifactState>,
+    pub artifacts: BTreeMap<ArtifactId, ArtifactState>,
 }
 
 /// What was written for one artifact.
@@ -111,5 +113,22 @@ impl State {
         let mut bytes = serde_json::to_vec(self).unwrap_or_default();
         bytes.push(b'\n');
         bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_key(id: &str) -> String {
+        format!(r#"{{"version":1,"artifacts":{{"{id}":{{"fingerprint":"f","spec":{{}},"files":{{}}}}}}}}"#)
+    }
+
+    #[test]
+    fn its_keys_are_artifact_ids() {
+        let state: State = serde_json::from_str(&with_key("cert/apiserver")).expect("a state");
+        assert_eq!(state.artifacts.keys().map(ArtifactId::as_str).collect::<Vec<_>>(), ["cert/apiserver"]);
+        assert_eq!(String::from_utf8(state.to_json()).expect("UTF-8"), with_key("cert/apiserver") + "\n");
+        assert!(serde_json::from_str::<State>(&with_key("apiserver")).is_err(), "not an id");
     }
 }

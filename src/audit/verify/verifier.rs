@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::check::Check;
 use super::{Expiry, Finding, Options, Severity, files, x509};
 use crate::durations::remaining;
-use crate::model::{Artifact, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
+use crate::model::{Artifact, ArtifactId, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
 
 /// One run of `verify`: the files read so far and what was found in them.
 pub(super) struct Verifier<'a> {
@@ -98,8 +98,8 @@ impl Verifier<'_> {
 
     /// The canonical copy of an artifact's file of `role`: the cluster
     /// directory's, else the first host's.
-    fn canonical(&self, id: &str, role: FileRole) -> Option<(String, Zeroizing<Vec<u8>>)> {
-        let artifact = self.model.artifacts.iter().find(|a| a.id.as_str() == id)?;
+    fn canonical(&self, id: &ArtifactId, role: FileRole) -> Option<(String, Zeroizing<Vec<u8>>)> {
+        let artifact = self.model.artifacts.iter().find(|a| a.id == *id)?;
         let placement = self.present(artifact, role).into_iter().next()?;
         Some((placement.path.clone(), self.content(&placement.path)))
     }
@@ -130,7 +130,7 @@ impl Verifier<'_> {
         let issuer_der = if is_ca {
             None
         } else {
-            self.canonical(&issuer, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem))
+            self.canonical(&spec.issuer, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem))
         };
         let mut expiry = Expiry {
             id: artifact.id.to_string(),
@@ -228,7 +228,7 @@ impl Verifier<'_> {
     /// Each private key against the certificate on the same host (else the
     /// canonical one).
     fn keys_against_cert(&mut self, artifact: &Artifact) {
-        let canonical = self.canonical(artifact.id.as_str(), FileRole::Cert);
+        let canonical = self.canonical(&artifact.id, FileRole::Cert);
         for key in self.present(artifact, FileRole::Key) {
             let Some(public) = x509::private_key_public_raw(&self.content(&key.path)) else {
                 self.fail(
@@ -288,7 +288,7 @@ impl Verifier<'_> {
     }
 
     pub(super) fn kubeconfig(&mut self, artifact: &Artifact, spec: &KubeconfigSpec) {
-        let ca_der = self.canonical(spec.ca.as_str(), FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem));
+        let ca_der = self.canonical(&spec.ca, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem));
         for (path, text) in self.distinct(artifact, FileRole::Kubeconfig) {
             let fields = files::kubeconfig(&String::from_utf8_lossy(&text));
             let mut problems = Vec::new();
@@ -310,8 +310,8 @@ impl Verifier<'_> {
                     .push((Check::Kubeconfig, format!("the CA certificate it embeds is not `{}` on disk", spec.ca)));
             }
             match &spec.credential {
-                Credential::ClientCert(id) => problems.extend(self.client_cert(id.as_str(), &fields)),
-                Credential::Token(id) => problems.extend(self.token(id.as_str(), &fields)),
+                Credential::ClientCert(id) => problems.extend(self.client_cert(id, &fields)),
+                Credential::Token(id) => problems.extend(self.token(id, &fields)),
             }
             for (check, message) in problems {
                 self.fail(artifact, Some(&path), check, message);
@@ -319,7 +319,7 @@ impl Verifier<'_> {
         }
     }
 
-    fn client_cert(&self, id: &str, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
+    fn client_cert(&self, id: &ArtifactId, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
         let Some(embedded) = fields.client_cert.as_deref().and_then(x509::cert_der) else {
             return vec![(Check::Kubeconfig, "it embeds no readable client certificate".to_string())];
         };
@@ -342,14 +342,11 @@ impl Verifier<'_> {
         problems
     }
 
-    fn token(&self, id: &str, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
+    fn token(&self, id: &ArtifactId, fields: &files::KubeconfigFields) -> Vec<(Check, String)> {
         let Some(token) = &fields.token else {
             return vec![(Check::Kubeconfig, "it has no token".to_string())];
         };
-        let is_token_file = self
-            .model
-            .artifact(&crate::model::ArtifactId(id.to_string()))
-            .is_some_and(|a| matches!(a.spec, Spec::TokenFile(_)));
+        let is_token_file = self.model.artifact(id).is_some_and(|a| matches!(a.spec, Spec::TokenFile(_)));
         if !is_token_file {
             return Vec::new();
         }

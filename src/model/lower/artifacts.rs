@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::context::{CaConfig, Context, SetConfig};
 use crate::model::values::SanValue;
 use crate::model::{
-    Artifact, ArtifactId, CaRole, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement, Sans, SetCa, Spans,
-    Spec, Subject,
+    Artifact, ArtifactId, CaRole, CertSet, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement, Sans, SetCa,
+    Spans, Spec, Subject,
 };
 use crate::plan::{ClientCertMode, Role, ServingCertMode};
 
@@ -28,7 +28,7 @@ pub fn build(context: Context) -> Model {
         .iter()
         .filter_map(|(set, config)| {
             let ca = config.ca.as_ref()?;
-            Some((*set, SetCa { ca: ca_id(ca), span: config.ca_span.clone() }))
+            Some((*set, SetCa { ca: ArtifactId::ca(ca), span: config.ca_span.clone() }))
         })
         .collect::<BTreeMap<_, _>>();
     let index = artifacts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
@@ -52,14 +52,14 @@ pub fn signing_needed(context: &Context) -> bool {
     cluster.token_csv || cluster.token_secret || context.hosts.iter().any(Host::bootstraps)
 }
 
-/// The id of the CA named `name`.
-pub fn ca_id(name: &str) -> ArtifactId {
-    ArtifactId::new(&["ca", name])
-}
-
-/// The id of the CA of a set (the cluster CA when unresolved).
-pub fn set_ca(context: &Context, set: &str) -> ArtifactId {
-    ca_id(context.sets[set].ca.as_deref().unwrap_or_default())
+/// The id of the CA of a set. Artifacts are built only from a plan without
+/// errors, where every set but the key pair has its CA (`missing-ca`,
+/// `unknown-ca` and `set-ca-ambiguous` report the others). Should one have
+/// none, the empty name makes an id no artifact has: a flag naming it fails
+/// as a [`super::MissingFile`] and an issuer naming it as `unknown-ca`,
+/// instead of pointing at some other CA.
+pub fn set_ca(context: &Context, set: CertSet) -> ArtifactId {
+    ArtifactId::ca(context.sets[&set].ca.as_deref().unwrap_or_default())
 }
 
 struct Builder<'c> {
@@ -71,7 +71,7 @@ struct Builder<'c> {
 struct Leaf<'a> {
     id: ArtifactId,
     identity: Option<&'static str>,
-    set: &'static str,
+    set: CertSet,
     host: Option<&'a Host>,
     subject: Subject,
     sans: Sans,
@@ -81,8 +81,8 @@ struct Leaf<'a> {
 }
 
 impl<'c> Builder<'c> {
-    fn set(&self, name: &str) -> &'c SetConfig {
-        &self.context.sets[name]
+    fn set(&self, set: CertSet) -> &'c SetConfig {
+        &self.context.sets[&set]
     }
 
     fn hosts_with(&self, role: Role) -> Vec<&'c Host> {
@@ -90,12 +90,12 @@ impl<'c> Builder<'c> {
     }
 
     fn ca_role(&self, name: &str) -> CaRole {
-        let of = |set: &str| self.set(set).ca.as_deref() == Some(name);
-        if of("apiserver") {
+        let of = |set: CertSet| self.set(set).ca.as_deref() == Some(name);
+        if of(CertSet::Apiserver) {
             CaRole::Cluster
-        } else if of("etcd-server") {
+        } else if of(CertSet::EtcdServer) {
             CaRole::Etcd
-        } else if of("front-proxy") {
+        } else if of(CertSet::FrontProxy) {
             CaRole::FrontProxy
         } else {
             CaRole::Other
@@ -104,19 +104,19 @@ impl<'c> Builder<'c> {
 
     /// The hosts whose components need a CA's certificate to verify a peer.
     fn hosts_needing_ca(&self, name: &str) -> Vec<&'c Host> {
-        let of = |set: &str| self.set(set).ca.as_deref() == Some(name);
+        let of = |set: CertSet| self.set(set).ca.as_deref() == Some(name);
         self.context
             .hosts
             .iter()
             .filter(|h| {
-                (h.has(Role::Etcd) && (of("etcd-client") || of("etcd-peer") || of("etcd-server")))
+                (h.has(Role::Etcd) && (of(CertSet::EtcdClient) || of(CertSet::EtcdPeer) || of(CertSet::EtcdServer)))
                     || (h.has(Role::ControlPlane)
-                        && (of("apiserver-client")
-                            || of("etcd-server")
-                            || of("kubelet-server")
-                            || of("front-proxy")
-                            || of("apiserver")))
-                    || (h.has(Role::Worker) && (of("kubelet-client") || of("apiserver")))
+                        && (of(CertSet::ApiserverClient)
+                            || of(CertSet::EtcdServer)
+                            || of(CertSet::KubeletServer)
+                            || of(CertSet::FrontProxy)
+                            || of(CertSet::Apiserver)))
+                    || (h.has(Role::Worker) && (of(CertSet::KubeletClient) || of(CertSet::Apiserver)))
             })
             .collect()
     }
@@ -129,7 +129,7 @@ impl<'c> Builder<'c> {
             if self.signs_for_controller_manager(ca) {
                 files.extend(self.pki_files(&stem, &self.hosts_with(Role::ControlPlane), FileRole::Key));
             }
-            let id = ca_id(&ca.name);
+            let id = ArtifactId::ca(&ca.name);
             self.artifacts.push(Artifact {
                 spec: Spec::Ca(CertSpec {
                     set: None,
@@ -152,7 +152,7 @@ impl<'c> Builder<'c> {
     /// Whether the controller-manager signs kubelet certificates with this CA
     /// (TLS bootstrapping), so its key must be on control-plane hosts.
     fn signs_for_controller_manager(&self, ca: &CaConfig) -> bool {
-        signing_needed(self.context) && self.set("apiserver-client").ca.as_deref() == Some(ca.name.as_str())
+        signing_needed(self.context) && self.set(CertSet::ApiserverClient).ca.as_deref() == Some(ca.name.as_str())
     }
 
     fn cluster_pki_files(&self, stem: &str) -> Vec<Placement> {
@@ -186,8 +186,11 @@ impl<'c> Builder<'c> {
         let mut files = self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Cert);
         files.extend(self.pki_files(&leaf.stem, &leaf.placed_on, FileRole::Key));
         let (subject, identity_spans) = self.identity(leaf.identity, leaf.subject, leaf.host);
-        let sans_span =
-            if leaf.set == "apiserver" { set.sans_override.as_ref().map(|(_, span)| span.clone()) } else { None };
+        let sans_span = if leaf.set == CertSet::Apiserver {
+            set.sans_override.as_ref().map(|(_, span)| span.clone())
+        } else {
+            None
+        };
         self.artifacts.push(Artifact {
             id: leaf.id,
             spec: Spec::Cert(CertSpec {
@@ -233,7 +236,7 @@ impl<'c> Builder<'c> {
         (subject, spans)
     }
 
-    fn host_sans(&self, host: &Host, set: &str, loopback: bool) -> Sans {
+    fn host_sans(&self, host: &Host, set: CertSet, loopback: bool) -> Sans {
         let mut sans = Sans::default();
         sans.add_dns(&host.name);
         if loopback {
@@ -253,10 +256,10 @@ impl<'c> Builder<'c> {
         let layout = self.context.layout.clone();
         for host in self.hosts_with(Role::Etcd) {
             for (set, cfssl, kubeadm) in
-                [("etcd-server", "etcd", "etcd/server"), ("etcd-peer", "etcd-peer", "etcd/peer")]
+                [(CertSet::EtcdServer, "etcd", "etcd/server"), (CertSet::EtcdPeer, "etcd-peer", "etcd/peer")]
             {
                 self.push_leaf(Leaf {
-                    id: ArtifactId::new(&["cert", set, &host.name]),
+                    id: ArtifactId::set_cert(set, Some(&host.name)),
                     identity: None,
                     set,
                     host: Some(host),
@@ -271,7 +274,7 @@ impl<'c> Builder<'c> {
     }
 
     fn apiserver_sans(&self) -> Sans {
-        if let Some((sans, _)) = &self.set("apiserver").sans_override {
+        if let Some((sans, _)) = &self.set(CertSet::Apiserver).sans_override {
             let mut exact = Sans::default();
             add_extra(&mut exact, sans);
             return exact;
@@ -298,7 +301,7 @@ impl<'c> Builder<'c> {
             Ok(ip) => sans.add_ip(ip),
             Err(_) => sans.add_dns(&cluster.apiserver_host),
         }
-        add_extra(&mut sans, &self.set("apiserver").extra_sans);
+        add_extra(&mut sans, &self.set(CertSet::Apiserver).extra_sans);
         sans
     }
 
@@ -308,49 +311,55 @@ impl<'c> Builder<'c> {
         if masters.is_empty() {
             return;
         }
+        // The built-in identity of each leaf (the API server's serving
+        // certificate is named after its set), its set, CN, EKUs and stems.
         let leaves = [
-            ("apiserver", "apiserver", "kube-apiserver", vec![Eku::ServerAuth], ("kubernetes", "apiserver")),
+            (None, CertSet::Apiserver, "kube-apiserver", vec![Eku::ServerAuth], ("kubernetes", "apiserver")),
             (
-                "apiserver-etcd-client",
-                "etcd-client",
+                Some("apiserver-etcd-client"),
+                CertSet::EtcdClient,
                 "kube-apiserver-etcd-client",
                 vec![Eku::ClientAuth],
                 ("apiserver-etcd-client", "apiserver-etcd-client"),
             ),
             (
-                "apiserver-kubelet-client",
-                "kubelet-client",
+                Some("apiserver-kubelet-client"),
+                CertSet::KubeletClient,
                 "kube-apiserver-kubelet-client",
                 vec![Eku::ClientAuth],
                 ("apiserver-kubelet-client", "apiserver-kubelet-client"),
             ),
             (
-                "front-proxy-client",
-                "front-proxy",
+                Some("front-proxy-client"),
+                CertSet::FrontProxy,
                 "front-proxy-client",
                 vec![Eku::ClientAuth],
                 ("front-proxy-client", "front-proxy-client"),
             ),
             (
-                "kube-controller-manager",
-                "apiserver-client",
+                Some("kube-controller-manager"),
+                CertSet::ApiserverClient,
                 "system:kube-controller-manager",
                 vec![Eku::ClientAuth],
                 ("kube-controller-manager", "kube-controller-manager"),
             ),
             (
-                "kube-scheduler",
-                "apiserver-client",
+                Some("kube-scheduler"),
+                CertSet::ApiserverClient,
                 "system:kube-scheduler",
                 vec![Eku::ClientAuth],
                 ("kube-scheduler", "kube-scheduler"),
             ),
         ];
-        for (name, set, cn, eku, (cfssl, kubeadm)) in leaves {
-            let sans = if set == "apiserver" { self.apiserver_sans() } else { Sans::default() };
+        for (identity, set, cn, eku, (cfssl, kubeadm)) in leaves {
+            let id = match identity {
+                Some(name) => ArtifactId::identity_cert(name, None),
+                None => ArtifactId::set_cert(set, None),
+            };
+            let sans = if set == CertSet::Apiserver { self.apiserver_sans() } else { Sans::default() };
             self.push_leaf(Leaf {
-                id: ArtifactId::new(&["cert", name]),
-                identity: (name != "apiserver").then_some(name),
+                id,
+                identity,
                 set,
                 host: None,
                 subject: self.subject(cn, &[]),
@@ -366,12 +375,13 @@ impl<'c> Builder<'c> {
         let mut files: Vec<Placement> =
             masters.iter().map(|h| host_placement(h, layout.in_pki(&key_file), FileRole::Key)).collect();
         files.extend(self.pki_files(&stem, &masters, FileRole::PublicKey));
+        let set = CertSet::ServiceAccount;
         self.artifacts.push(Artifact {
-            id: ArtifactId::new(&["keypair", "service-account"]),
-            spec: Spec::Keypair(KeyPairSpec { set: "service-account", key: self.set("service-account").key }),
+            id: ArtifactId::keypair(set),
+            spec: Spec::Keypair(KeyPairSpec { set, key: self.set(set).key }),
             files,
-            origin: self.set("service-account").span.clone(),
-            spans: Spans { key: self.set("service-account").key_span.clone(), ..Spans::default() },
+            origin: self.set(set).span.clone(),
+            spans: Spans { key: self.set(set).key_span.clone(), ..Spans::default() },
         });
     }
 
@@ -382,9 +392,9 @@ impl<'c> Builder<'c> {
             return;
         }
         self.push_leaf(Leaf {
-            id: ArtifactId::new(&["cert", "kube-proxy"]),
+            id: ArtifactId::identity_cert("kube-proxy", None),
             identity: Some("kube-proxy"),
-            set: "apiserver-client",
+            set: CertSet::ApiserverClient,
             host: None,
             subject: self.subject("system:kube-proxy", &[]),
             sans: Sans::default(),
@@ -396,9 +406,9 @@ impl<'c> Builder<'c> {
             let node = format!("system:node:{}", host.name);
             if host.kubelet_client == ClientCertMode::Static {
                 self.push_leaf(Leaf {
-                    id: ArtifactId::new(&["cert", "kubelet", &host.name]),
+                    id: ArtifactId::identity_cert("kubelet", Some(&host.name)),
                     identity: Some("kubelet"),
-                    set: "apiserver-client",
+                    set: CertSet::ApiserverClient,
                     host: Some(host),
                     subject: self.subject(&node, &["system:nodes"]),
                     sans: Sans::default(),
@@ -411,12 +421,12 @@ impl<'c> Builder<'c> {
                 continue;
             }
             self.push_leaf(Leaf {
-                id: ArtifactId::new(&["cert", "kubelet-server", &host.name]),
+                id: ArtifactId::set_cert(CertSet::KubeletServer, Some(&host.name)),
                 identity: None,
-                set: "kubelet-server",
+                set: CertSet::KubeletServer,
                 host: Some(host),
                 subject: self.subject(&node, &["system:nodes"]),
-                sans: self.host_sans(host, "kubelet-server", false),
+                sans: self.host_sans(host, CertSet::KubeletServer, false),
                 eku: vec![Eku::ServerAuth],
                 stem: layout.leaf_stem("kubelet", "kubelet"),
                 placed_on: vec![host],
@@ -426,7 +436,7 @@ impl<'c> Builder<'c> {
 
     fn users(&mut self) {
         let layout = self.context.layout.clone();
-        let client = self.set("apiserver-client");
+        let client = self.set(CertSet::ApiserverClient);
         for user in &self.context.users {
             let stem = &user.name;
             let files = [(layout.cert_file(stem), FileRole::Cert), (layout.key_file(stem), FileRole::Key)]
@@ -440,14 +450,14 @@ impl<'c> Builder<'c> {
                 .collect();
             let groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
             self.artifacts.push(Artifact {
-                id: ArtifactId::new(&["cert", "users", &user.name]),
+                id: ArtifactId::user_cert(&user.name),
                 spec: Spec::Cert(CertSpec {
-                    set: Some("apiserver-client"),
+                    set: Some(CertSet::ApiserverClient),
                     host: None,
                     issuer: user
                         .ca
                         .as_ref()
-                        .map_or_else(|| set_ca(self.context, "apiserver-client"), |(ca, _)| ca_id(ca)),
+                        .map_or_else(|| set_ca(self.context, CertSet::ApiserverClient), |(ca, _)| ArtifactId::ca(ca)),
                     subject: self.subject(&user.name, &groups),
                     sans: Sans::default(),
                     eku: vec![Eku::ClientAuth],

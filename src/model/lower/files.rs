@@ -7,8 +7,8 @@ use super::artifacts::{host_placement, set_ca};
 use super::context::Context;
 use super::flags::{self, Paths};
 use crate::model::{
-    Artifact, ArtifactId, BootstrapTokenSpec, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec, Placement,
-    Spans, Spec, TokenFileSpec,
+    Artifact, ArtifactId, BootstrapTokenSpec, CertSet, Credential, FileRole, Host, KubeconfigSpec, ManifestSpec,
+    Placement, Spans, Spec, TokenFileSpec,
 };
 use crate::plan::{ClientCertMode, Role};
 
@@ -54,7 +54,7 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
         spec: Spec::Kubeconfig(KubeconfigSpec {
             cluster_name: cluster.name.clone(),
             server,
-            ca: set_ca(context, "apiserver"),
+            ca: set_ca(context, CertSet::Apiserver),
             user: plan.user,
             credential: plan.credential,
             template_override: None,
@@ -66,12 +66,6 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
     }
 }
 
-fn cert(segments: &[&str]) -> Credential {
-    let mut all = vec!["cert"];
-    all.extend_from_slice(segments);
-    Credential::ClientCert(ArtifactId::new(&all))
-}
-
 fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
     let masters = hosts(context, Role::ControlPlane);
     let workers = hosts(context, Role::Worker);
@@ -80,8 +74,8 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
             out.push(kubeconfig(
                 context,
                 KubeconfigPlan {
-                    id: ArtifactId::new(&["kubeconfig", name]),
-                    credential: cert(&[name]),
+                    id: ArtifactId::identity_kubeconfig(name, None),
+                    credential: Credential::ClientCert(ArtifactId::identity_cert(name, None)),
                     user: format!("system:{name}"),
                     local: true,
                     file: (name, kubeadm),
@@ -94,8 +88,8 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
         out.push(kubeconfig(
             context,
             KubeconfigPlan {
-                id: ArtifactId::new(&["kubeconfig", "kube-proxy"]),
-                credential: cert(&["kube-proxy"]),
+                id: ArtifactId::identity_kubeconfig("kube-proxy", None),
+                credential: Credential::ClientCert(ArtifactId::identity_cert("kube-proxy", None)),
                 user: "system:kube-proxy".into(),
                 local: false,
                 file: ("kube-proxy", "kube-proxy"),
@@ -107,8 +101,8 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
         out.push(kubeconfig(
             context,
             KubeconfigPlan {
-                id: ArtifactId::new(&["kubeconfig", "kubelet", &host.name]),
-                credential: cert(&["kubelet", &host.name]),
+                id: ArtifactId::identity_kubeconfig("kubelet", Some(&host.name)),
+                credential: Credential::ClientCert(ArtifactId::identity_cert("kubelet", Some(&host.name))),
                 user: format!("system:node:{}", host.name),
                 local: false,
                 file: ("kubelet", "kubelet"),
@@ -120,8 +114,8 @@ fn kubeconfigs(context: &Context, out: &mut Vec<Artifact>) {
         let mut artifact = kubeconfig(
             context,
             KubeconfigPlan {
-                id: ArtifactId::new(&["kubeconfig", "users", &user.name]),
-                credential: cert(&["users", &user.name]),
+                id: ArtifactId::user_kubeconfig(&user.name),
+                credential: Credential::ClientCert(ArtifactId::user_cert(&user.name)),
                 user: user.name.clone(),
                 local: false,
                 file: (&user.name, &user.name),
@@ -150,7 +144,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
     let masters = hosts(context, Role::ControlPlane);
     let mut credential = None;
     if cluster.token_csv {
-        let id = ArtifactId::new(&["token-file", "bootstrap"]);
+        let id = ArtifactId::bootstrap_token_file();
         out.push(Artifact {
             id: id.clone(),
             spec: Spec::TokenFile(TokenFileSpec {
@@ -169,7 +163,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
         credential = Some(id);
     }
     if cluster.token_secret {
-        let id = ArtifactId::new(&["manifest", "bootstrap-token"]);
+        let id = ArtifactId::manifest("bootstrap-token");
         out.push(Artifact {
             id: id.clone(),
             spec: Spec::BootstrapToken(BootstrapTokenSpec {
@@ -197,7 +191,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
         out.push(kubeconfig(
             context,
             KubeconfigPlan {
-                id: ArtifactId::new(&["kubeconfig", "bootstrap"]),
+                id: ArtifactId::bootstrap_kubeconfig(),
                 credential: Credential::Token(credential),
                 user: "kubelet-bootstrap".into(),
                 local: false,
@@ -210,7 +204,7 @@ fn bootstrap(context: &Context, out: &mut Vec<Artifact>) {
 
 fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -> Artifact {
     Artifact {
-        id: ArtifactId::new(&["manifest", name]),
+        id: ArtifactId::manifest(name),
         spec: Spec::Manifest(ManifestSpec { template, values, template_override: None }),
         files: vec![Placement {
             host: None,
@@ -226,8 +220,8 @@ fn manifest(name: &str, template: &'static str, values: Vec<(String, String)>) -
 fn manifests(context: &Context, certificates: &[Artifact], out: &mut Vec<Artifact>) {
     // The binding names the API server's kubelet client by the CN it really
     // has, `[identities] apiserver-kubelet-client` included.
-    let kubelet_client =
-        certificates.iter().find(|a| a.id.as_str() == "cert/apiserver-kubelet-client").and_then(|a| a.spec.cert());
+    let id = ArtifactId::identity_cert("apiserver-kubelet-client", None);
+    let kubelet_client = certificates.iter().find(|a| a.id == id).and_then(|a| a.spec.cert());
     if let Some(cert) = kubelet_client {
         out.push(manifest(
             "apiserver-kubelet-rbac",

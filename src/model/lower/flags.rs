@@ -6,14 +6,16 @@ use std::collections::HashMap;
 
 use super::artifacts::{host_placement, set_ca, signing_needed};
 use super::context::Context;
-use crate::model::{Artifact, ArtifactId, FileRole, FlagFileSpec, FlagVar, Host, Spans, Spec, kubelet_serving_ca};
+use crate::model::{
+    Artifact, ArtifactId, CertSet, FileRole, FlagFileSpec, FlagVar, Host, Spans, Spec, kubelet_serving_ca,
+};
 use crate::plan::{ClientCertMode, Role, ServingCertMode};
 
 /// Looks up where artifacts are placed on a host.
 pub struct Paths<'a> {
     pub context: &'a Context,
     /// On-host path of every host-bound file, by artifact id, host and role.
-    index: HashMap<(&'a str, &'a str, FileRole), &'a str>,
+    index: HashMap<(&'a ArtifactId, &'a str, FileRole), &'a str>,
 }
 
 impl<'a> Paths<'a> {
@@ -22,9 +24,7 @@ impl<'a> Paths<'a> {
         let index = artifacts
             .iter()
             .flat_map(|a| {
-                a.files
-                    .iter()
-                    .filter_map(move |f| Some(((a.id.as_str(), f.host.as_deref()?, f.role), f.host_path.as_deref()?)))
+                a.files.iter().filter_map(move |f| Some(((&a.id, f.host.as_deref()?, f.role), f.host_path.as_deref()?)))
             })
             .collect();
         Self { context, index }
@@ -41,7 +41,7 @@ pub struct MissingFile {
     /// The host.
     pub host: String,
     /// The artifact whose file is missing.
-    pub id: String,
+    pub id: ArtifactId,
     /// The file's role.
     pub role: FileRole,
 }
@@ -55,34 +55,33 @@ struct On<'p, 'a> {
 
 impl On<'_, '_> {
     /// The on-host path of an artifact's file of `role`, if one is placed here.
-    fn find(&self, id: &str, role: FileRole) -> Option<String> {
+    fn find(&self, id: &ArtifactId, role: FileRole) -> Option<String> {
         self.paths.index.get(&(id, self.host.name.as_str(), role)).map(|p| (*p).to_string())
     }
 
     /// The on-host path of an artifact's file of `role`.
-    fn file(&self, id: &str, role: FileRole) -> Result<String, MissingFile> {
+    fn file(&self, id: &ArtifactId, role: FileRole) -> Result<String, MissingFile> {
         self.find(id, role).ok_or_else(|| MissingFile {
             component: self.component,
             host: self.host.name.clone(),
-            id: id.to_string(),
+            id: id.clone(),
             role,
         })
     }
 
-    fn cert(&self, id: &str) -> Result<String, MissingFile> {
+    fn cert(&self, id: &ArtifactId) -> Result<String, MissingFile> {
         self.file(id, FileRole::Cert)
     }
 
-    fn key(&self, id: &str) -> Result<String, MissingFile> {
+    fn key(&self, id: &ArtifactId) -> Result<String, MissingFile> {
         self.file(id, FileRole::Key)
     }
 
-    fn ca(&self, set: &str) -> Result<String, MissingFile> {
-        let ca = set_ca(self.paths.context, set);
-        self.cert(ca.as_str())
+    fn ca(&self, set: CertSet) -> Result<String, MissingFile> {
+        self.cert(&set_ca(self.paths.context, set))
     }
 
-    fn kubeconfig(&self, id: &str) -> Result<String, MissingFile> {
+    fn kubeconfig(&self, id: &ArtifactId) -> Result<String, MissingFile> {
         self.file(id, FileRole::Kubeconfig)
     }
 }
@@ -116,7 +115,7 @@ pub fn build(paths: &Paths<'_>) -> Result<Vec<Artifact>, MissingFile> {
 fn flag_file(paths: &Paths<'_>, component: &'static str, host: &Host, vars: Vec<FlagVar>) -> Artifact {
     let file = paths.context.layout.in_config(&format!("{component}.env"));
     Artifact {
-        id: ArtifactId::new(&["flags", component, &host.name]),
+        id: ArtifactId::flags(component, &host.name),
         spec: Spec::Flags(FlagFileSpec { component, host: host.name.clone(), vars, template_override: None }),
         files: vec![host_placement(host, file, FileRole::Flags)],
         origin: Some(host.span.clone()),
@@ -156,16 +155,16 @@ impl Var {
 }
 
 fn etcd_tls(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
-    let server = format!("cert/etcd-server/{}", on.host.name);
-    let peer = format!("cert/etcd-peer/{}", on.host.name);
+    let server = ArtifactId::set_cert(CertSet::EtcdServer, Some(&on.host.name));
+    let peer = ArtifactId::set_cert(CertSet::EtcdPeer, Some(&on.host.name));
     Ok(Var::new("ETCD_TLS_ARGS")
         .flag("cert-file", on.cert(&server)?)
         .flag("key-file", on.key(&server)?)
-        .flag("trusted-ca-file", on.ca("etcd-client")?)
+        .flag("trusted-ca-file", on.ca(CertSet::EtcdClient)?)
         .flag("client-cert-auth", "true")
         .flag("peer-cert-file", on.cert(&peer)?)
         .flag("peer-key-file", on.key(&peer)?)
-        .flag("peer-trusted-ca-file", on.ca("etcd-peer")?)
+        .flag("peer-trusted-ca-file", on.ca(CertSet::EtcdPeer)?)
         .flag("peer-client-cert-auth", "true")
         .done())
 }
@@ -216,32 +215,38 @@ pub fn etcd_servers(hosts: &[Host]) -> String {
 fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     let context = on.paths.context;
     let cluster = &context.cluster;
-    let kubelet_ca = kubelet_ca(context).map(|ca| on.cert(ca.as_str())).transpose()?;
-    let token_file = cluster.token_csv.then(|| on.file("token-file/bootstrap", FileRole::TokenFile)).transpose()?;
+    let kubelet_ca = kubelet_ca(context).map(|ca| on.cert(&ca)).transpose()?;
+    let token_file =
+        cluster.token_csv.then(|| on.file(&ArtifactId::bootstrap_token_file(), FileRole::TokenFile)).transpose()?;
+    let serving = ArtifactId::set_cert(CertSet::Apiserver, None);
+    let etcd_client = ArtifactId::identity_cert("apiserver-etcd-client", None);
+    let kubelet_client = ArtifactId::identity_cert("apiserver-kubelet-client", None);
+    let front_proxy_client = ArtifactId::identity_cert("front-proxy-client", None);
+    let service_account = ArtifactId::keypair(CertSet::ServiceAccount);
     Ok(Var::new("KUBE_APISERVER_TLS_ARGS")
         .flag("secure-port", cluster.apiserver_port.to_string())
         .flag("advertise-address", on.host.address.to_string())
-        .flag("tls-cert-file", on.cert("cert/apiserver")?)
-        .flag("tls-private-key-file", on.key("cert/apiserver")?)
-        .flag("client-ca-file", on.ca("apiserver-client")?)
+        .flag("tls-cert-file", on.cert(&serving)?)
+        .flag("tls-private-key-file", on.key(&serving)?)
+        .flag("client-ca-file", on.ca(CertSet::ApiserverClient)?)
         .flag("etcd-servers", etcd_servers(&context.hosts))
-        .flag("etcd-cafile", on.ca("etcd-server")?)
-        .flag("etcd-certfile", on.cert("cert/apiserver-etcd-client")?)
-        .flag("etcd-keyfile", on.key("cert/apiserver-etcd-client")?)
-        .flag("kubelet-client-certificate", on.cert("cert/apiserver-kubelet-client")?)
-        .flag("kubelet-client-key", on.key("cert/apiserver-kubelet-client")?)
+        .flag("etcd-cafile", on.ca(CertSet::EtcdServer)?)
+        .flag("etcd-certfile", on.cert(&etcd_client)?)
+        .flag("etcd-keyfile", on.key(&etcd_client)?)
+        .flag("kubelet-client-certificate", on.cert(&kubelet_client)?)
+        .flag("kubelet-client-key", on.key(&kubelet_client)?)
         .flag_opt("kubelet-certificate-authority", kubelet_ca)
-        .flag("service-account-key-file", on.file("keypair/service-account", FileRole::PublicKey)?)
-        .flag("service-account-signing-key-file", on.key("keypair/service-account")?)
+        .flag("service-account-key-file", on.file(&service_account, FileRole::PublicKey)?)
+        .flag("service-account-signing-key-file", on.key(&service_account)?)
         .flag("service-account-issuer", format!("https://kubernetes.default.svc.{}", cluster.cluster_domain))
         .flag("service-cluster-ip-range", cluster.service_cidr_flag())
-        .flag("requestheader-client-ca-file", on.ca("front-proxy")?)
+        .flag("requestheader-client-ca-file", on.ca(CertSet::FrontProxy)?)
         .flag("requestheader-allowed-names", "front-proxy-client")
         .flag("requestheader-username-headers", "X-Remote-User")
         .flag("requestheader-group-headers", "X-Remote-Group")
         .flag("requestheader-extra-headers-prefix", "X-Remote-Extra-")
-        .flag("proxy-client-cert-file", on.cert("cert/front-proxy-client")?)
-        .flag("proxy-client-key-file", on.key("cert/front-proxy-client")?)
+        .flag("proxy-client-cert-file", on.cert(&front_proxy_client)?)
+        .flag("proxy-client-key-file", on.key(&front_proxy_client)?)
         .flag_opt("token-auth-file", token_file)
         .flag_if(cluster.token_secret, "enable-bootstrap-token-auth", "true")
         .done())
@@ -249,29 +254,25 @@ fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 
 fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     let context = on.paths.context;
-    let kubeconfig = on.kubeconfig("kubeconfig/kube-controller-manager")?;
+    let kubeconfig = on.kubeconfig(&ArtifactId::identity_kubeconfig("kube-controller-manager", None))?;
     let duration_flag = if context.cluster.version < (1, 19) {
         "experimental-cluster-signing-duration"
     } else {
         "cluster-signing-duration"
     };
-    let signing_ca = set_ca(context, "apiserver-client");
-    let signing = if signing_needed(context) {
-        Some((on.cert(signing_ca.as_str())?, on.key(signing_ca.as_str())?))
-    } else {
-        None
-    };
-    let validity_hours = context.sets["apiserver-client"].validity.as_secs() / 3600;
+    let signing_ca = set_ca(context, CertSet::ApiserverClient);
+    let signing = if signing_needed(context) { Some((on.cert(&signing_ca)?, on.key(&signing_ca)?)) } else { None };
+    let validity_hours = context.sets[&CertSet::ApiserverClient].validity.as_secs() / 3600;
     let signs = signing.is_some();
     let (signing_cert, signing_key) = signing.unzip();
     Ok(Var::new("KUBE_CONTROLLER_MANAGER_TLS_ARGS")
         .flag("kubeconfig", kubeconfig.clone())
         .flag("authentication-kubeconfig", kubeconfig.clone())
         .flag("authorization-kubeconfig", kubeconfig)
-        .flag("client-ca-file", on.ca("apiserver-client")?)
-        .flag("requestheader-client-ca-file", on.ca("front-proxy")?)
-        .flag("root-ca-file", on.ca("apiserver")?)
-        .flag("service-account-private-key-file", on.key("keypair/service-account")?)
+        .flag("client-ca-file", on.ca(CertSet::ApiserverClient)?)
+        .flag("requestheader-client-ca-file", on.ca(CertSet::FrontProxy)?)
+        .flag("root-ca-file", on.ca(CertSet::Apiserver)?)
+        .flag("service-account-private-key-file", on.key(&ArtifactId::keypair(CertSet::ServiceAccount))?)
         .flag("use-service-account-credentials", "true")
         .flag_opt("cluster-signing-cert-file", signing_cert)
         .flag_opt("cluster-signing-key-file", signing_key)
@@ -280,7 +281,7 @@ fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 }
 
 fn scheduler(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
-    let kubeconfig = on.kubeconfig("kubeconfig/kube-scheduler")?;
+    let kubeconfig = on.kubeconfig(&ArtifactId::identity_kubeconfig("kube-scheduler", None))?;
     Ok(Var::new("KUBE_SCHEDULER_TLS_ARGS")
         .flag("kubeconfig", kubeconfig.clone())
         .flag("authentication-kubeconfig", kubeconfig.clone())
@@ -289,21 +290,21 @@ fn scheduler(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 }
 
 fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
-    let server = set_ca(context, "kubelet-server");
-    let signing = set_ca(context, "apiserver-client");
+    let server = set_ca(context, CertSet::KubeletServer);
+    let signing = set_ca(context, CertSet::ApiserverClient);
     kubelet_serving_ca(&context.hosts, &server, &signing)
 }
 
 fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     let host = on.host;
     let context = on.paths.context;
-    let serving = format!("cert/kubelet-server/{}", host.name);
+    let serving = ArtifactId::set_cert(CertSet::KubeletServer, Some(&host.name));
     let static_client = host.kubelet_client == ClientCertMode::Static;
     let static_serving = host.kubelet_serving == ServingCertMode::Static;
     // Only a kubelet that bootstraps has a bootstrap kubeconfig.
-    let bootstrap = (!static_client).then(|| on.kubeconfig("kubeconfig/bootstrap")).transpose()?;
+    let bootstrap = (!static_client).then(|| on.kubeconfig(&ArtifactId::bootstrap_kubeconfig())).transpose()?;
     let kubeconfig = if static_client {
-        on.kubeconfig(&format!("kubeconfig/kubelet/{}", host.name))?
+        on.kubeconfig(&ArtifactId::identity_kubeconfig("kubelet", Some(&host.name)))?
     } else {
         // Written by the kubelet itself once its client certificate is issued.
         let layout = &context.layout;
@@ -315,7 +316,7 @@ fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     Ok(Var::new("KUBELET_TLS_ARGS")
         .flag("kubeconfig", kubeconfig)
         .flag_opt("bootstrap-kubeconfig", bootstrap)
-        .flag("client-ca-file", on.ca("kubelet-client")?)
+        .flag("client-ca-file", on.ca(CertSet::KubeletClient)?)
         .flag_opt("tls-cert-file", serving_cert)
         .flag_opt("tls-private-key-file", serving_key)
         .flag("cert-dir", KUBELET_CERT_DIR)
@@ -333,7 +334,8 @@ fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
 const KUBELET_CERT_DIR: &str = "/var/lib/kubelet/pki";
 
 fn kube_proxy(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
-    Ok(Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", on.kubeconfig("kubeconfig/kube-proxy")?).done())
+    let kubeconfig = on.kubeconfig(&ArtifactId::identity_kubeconfig("kube-proxy", None))?;
+    Ok(Var::new("KUBE_PROXY_TLS_ARGS").flag("kubeconfig", kubeconfig).done())
 }
 
 #[cfg(test)]
@@ -350,7 +352,7 @@ mod tests {
         let error = build(&paths).expect_err("an empty flag value");
         assert_eq!(error.component, "etcd");
         assert_eq!(error.host, "solo");
-        assert_eq!(error.id, "cert/etcd-server/solo");
+        assert_eq!(error.id, ArtifactId::set_cert(CertSet::EtcdServer, Some("solo")));
         assert_eq!(error.role, FileRole::Cert);
         assert!(error.to_string().contains("`etcd` on `solo` needs"), "{error}");
     }

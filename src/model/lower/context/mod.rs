@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::values::SanValue;
-use crate::model::{Cluster, Host, Layout, Subject};
+use crate::model::{CertSet, Cluster, Host, Layout, Subject};
 use crate::plan::{KeyAlgorithm, PlanFile};
 
 use allow::resolve_allowed;
@@ -39,7 +39,7 @@ pub struct Context {
     pub hosts: Vec<Host>,
     pub base_subject: Subject,
     pub cas: Vec<CaConfig>,
-    pub sets: BTreeMap<&'static str, SetConfig>,
+    pub sets: BTreeMap<CertSet, SetConfig>,
     pub users: Vec<UserConfig>,
     pub identities: BTreeMap<&'static str, IdentityConfig>,
     pub allowed: Vec<RuleId>,

@@ -8,41 +8,37 @@ use toml::Spanned;
 use super::defaults::duration_or;
 use super::{CaConfig, Defaults, SetConfig};
 use crate::diag::{Diagnostic, Diagnostics, RuleId};
-use crate::model::SETS;
+use crate::model::CertSet;
 use crate::model::values::{self, SanError, SanValue};
 use crate::plan::{PlanFile, SetSection};
 
-fn set_section<'p>(plan: &'p PlanFile, set: &str) -> Option<&'p Spanned<SetSection>> {
+fn set_section(plan: &PlanFile, set: CertSet) -> Option<&Spanned<SetSection>> {
     let sets = &plan.sets;
     match set {
-        "etcd-server" => sets.etcd_server.as_ref(),
-        "etcd-peer" => sets.etcd_peer.as_ref(),
-        "etcd-client" => sets.etcd_client.as_ref(),
-        "apiserver" => sets.apiserver.as_ref(),
-        "apiserver-client" => sets.apiserver_client.as_ref(),
-        "service-account" => sets.service_account.as_ref(),
-        "kubelet-server" => sets.kubelet_server.as_ref(),
-        "kubelet-client" => sets.kubelet_client.as_ref(),
-        "front-proxy" => sets.front_proxy.as_ref(),
-        _ => None,
+        CertSet::EtcdServer => sets.etcd_server.as_ref(),
+        CertSet::EtcdPeer => sets.etcd_peer.as_ref(),
+        CertSet::EtcdClient => sets.etcd_client.as_ref(),
+        CertSet::Apiserver => sets.apiserver.as_ref(),
+        CertSet::ApiserverClient => sets.apiserver_client.as_ref(),
+        CertSet::ServiceAccount => sets.service_account.as_ref(),
+        CertSet::KubeletServer => sets.kubelet_server.as_ref(),
+        CertSet::KubeletClient => sets.kubelet_client.as_ref(),
+        CertSet::FrontProxy => sets.front_proxy.as_ref(),
     }
 }
-
-/// Sets that present serving certificates and so take extra SANs.
-const SERVING_SETS: [&str; 4] = ["etcd-server", "etcd-peer", "apiserver", "kubelet-server"];
 
 pub(super) fn resolve_sets(
     plan: &PlanFile,
     cas: &[CaConfig],
     defaults: &Defaults,
     diagnostics: &mut Diagnostics,
-) -> BTreeMap<&'static str, SetConfig> {
-    SETS.iter()
-        .map(|&set| {
+) -> BTreeMap<CertSet, SetConfig> {
+    CertSet::iter()
+        .map(|set| {
             let section = set_section(plan, set);
             let config = section.map(|s| s.get_ref());
             let ca_choice = config.and_then(|c| c.ca.as_ref());
-            let ca = if set == "service-account" {
+            let ca = if set.is_key_pair() {
                 if let Some(ca) = ca_choice {
                     diagnostics.push(
                         Diagnostic::error(
@@ -62,7 +58,7 @@ pub(super) fn resolve_sets(
             let key = config.and_then(|c| c.key.as_ref()).map_or(defaults.key, |k| *k.get_ref());
             let key_span = config.and_then(|c| c.key.as_ref()).map(Spanned::span).or_else(|| defaults.key_span.clone());
             let sans_override = config.and_then(|c| c.sans.as_ref()).and_then(|sans| {
-                if set != "apiserver" {
+                if set != CertSet::Apiserver {
                     diagnostics.push(
                         Diagnostic::error(
                             RuleId::SansOverrideUnsupported,
@@ -95,7 +91,7 @@ pub(super) fn resolve_sets(
 }
 
 fn resolve_set_ca(
-    set: &str,
+    set: CertSet,
     choice: Option<&Spanned<String>>,
     cas: &[CaConfig],
     diagnostics: &mut Diagnostics,
@@ -120,13 +116,11 @@ fn resolve_set_ca(
     if let [only] = cas {
         return Some(only.name.clone());
     }
-    let conventional = match set {
-        "etcd-server" | "etcd-peer" | "etcd-client" => "etcd",
-        "front-proxy" => "front-proxy",
-        _ => "kubernetes",
-    };
-    let preferred =
-        cas.iter().find(|ca| ca.name == conventional).or_else(|| cas.iter().find(|ca| ca.name == "kubernetes"));
+    let conventional = set.conventional_ca();
+    let preferred = cas
+        .iter()
+        .find(|ca| Some(ca.name.as_str()) == conventional)
+        .or_else(|| cas.iter().find(|ca| ca.name == "kubernetes"));
     if let Some(ca) = preferred {
         return Some(ca.name.clone());
     }
@@ -142,15 +136,16 @@ fn resolve_set_ca(
     None
 }
 
-fn resolve_sans(sans: &[Spanned<String>], set: &str, diagnostics: &mut Diagnostics) -> Vec<SanValue> {
-    if !sans.is_empty() && !SERVING_SETS.contains(&set) {
+fn resolve_sans(sans: &[Spanned<String>], set: CertSet, diagnostics: &mut Diagnostics) -> Vec<SanValue> {
+    if !sans.is_empty() && !set.is_serving() {
+        let serving: Vec<&str> = CertSet::iter().filter(|s| s.is_serving()).map(CertSet::as_str).collect();
         diagnostics.push(
             Diagnostic::error(
                 RuleId::SansOnClientSet,
                 format!("the set `{set}` holds client certificates, which take no SANs"),
             )
             .at(sans[0].span())
-            .hint(format!("extra SANs belong to serving sets: {}", SERVING_SETS.join(", "))),
+            .hint(format!("extra SANs belong to serving sets: {}", serving.join(", "))),
         );
         return Vec::new();
     }
