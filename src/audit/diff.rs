@@ -10,9 +10,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::consumers::Consumers;
 use super::fields::{FieldChange, field_changes};
-use crate::graph::Graph;
+use crate::graph::{Consumers, Graph, NO_CONSUMERS};
 use crate::model::{Artifact, FileRole, Spec};
 
 /// One side of a diff: a plan's name and what it compiles to.
@@ -26,6 +25,13 @@ pub struct Side<'a> {
     pub hosts: &'a [String],
     /// Its artifact graph; `None` for a plan that does not exist.
     pub graph: Option<&'a Graph>,
+}
+
+impl<'a> Side<'a> {
+    /// Who uses which file: the graph's `uses` edges (none without a plan).
+    fn consumers(&self) -> &'a Consumers {
+        self.graph.map_or(&NO_CONSUMERS, |graph| graph.consumers(self.artifacts))
+    }
 }
 
 /// The diff document (`certplan diff --format json`).
@@ -252,17 +258,17 @@ fn content_changes(old_by_id: &HashMap<&str, &Artifact>, new: Side<'_>) -> Vec<b
 }
 
 /// Files written and removed per host, and who reads them.
-struct Impact {
-    old: Consumers,
-    new: Consumers,
+struct Impact<'a> {
+    old: &'a Consumers,
+    new: &'a Consumers,
     order: Vec<Option<String>>,
     writes: HashMap<Option<String>, Vec<String>>,
     removes: HashMap<Option<String>, Vec<String>>,
     restart: HashMap<Option<String>, BTreeSet<String>>,
 }
 
-impl Impact {
-    fn new(old: Side<'_>, new: Side<'_>) -> Self {
+impl<'a> Impact<'a> {
+    fn new(old: Side<'a>, new: Side<'a>) -> Self {
         let mut order: Vec<Option<String>> = new.hosts.iter().cloned().map(Some).collect();
         for host in old.hosts {
             if !new.hosts.contains(host) {
@@ -271,8 +277,8 @@ impl Impact {
         }
         order.push(None);
         Self {
-            old: Consumers::index(old.artifacts),
-            new: Consumers::index(new.artifacts),
+            old: old.consumers(),
+            new: new.consumers(),
             order,
             writes: HashMap::new(),
             removes: HashMap::new(),

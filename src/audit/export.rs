@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::consumers::Consumers;
 use crate::graph::{self, Graph};
 use crate::model::{CertSet, Model, Spec};
 
@@ -85,7 +84,7 @@ pub struct Edge {
 /// Draws the graph of a model: its signing and embedding edges as the
 /// artifact graph has them, plus which component on which host uses what.
 pub fn graph(model: &Model, dependencies: &Graph) -> GraphDoc {
-    let consumers = Consumers::index(&model.artifacts);
+    let consumers = dependencies.consumers(&model.artifacts);
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
     for (i, artifact) in model.artifacts.iter().enumerate() {

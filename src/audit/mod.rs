@@ -3,11 +3,10 @@
 //! [`verify`] of an output tree against its plan. Everything here reads the
 //! compiled model; only `verify` reads files, and nothing here writes any.
 //!
-//! [`consumers`] answers "which component on which host reads this file",
-//! which all of them need, and so does the `inspect` report, which builds
-//! on this module (never the other way round).
+//! "Which component on which host reads this file", which all of them need,
+//! is the graph's answer (`Graph::consumers`). The `inspect` report builds
+//! on this module, never the other way round.
 
-pub mod consumers;
 pub mod diff;
 mod diff_render;
 pub mod export;

@@ -77,7 +77,7 @@ fn write_secrets_text(out: &mut impl Write, secrets: &[ShownSecret]) -> std::io:
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
     let (compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
-    let doc = report(&compiled.model, args.out.as_deref(), now);
+    let doc = report(&compiled.model, &compiled.graph, args.out.as_deref(), now);
     let on_disk = args.out.is_some();
     let mut stdout = std::io::stdout().lock();
     let secrets = match args.out.as_deref() {

@@ -9,14 +9,19 @@
 //! of the fingerprints of its inputs, so it changes exactly when something the
 //! artifact embeds or is signed by changes.
 
+mod consumers;
+
+pub use consumers::{Consumers, NO_CONSUMERS, Use};
+
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::{ArtifactId, Model, Spec};
+use crate::model::{Artifact, ArtifactId, Model, Spec};
 
 /// What an artifact's spec and inputs hash to: the hex SHA-256 the state
 /// records, compared to tell whether anything the artifact embeds changed.
@@ -62,6 +67,8 @@ pub struct Graph {
     inputs: Vec<Vec<Link>>,
     /// What depends on each artifact, in plan order.
     dependents: Vec<Vec<Link>>,
+    /// Which component on which host uses which file, built on first use.
+    consumers: OnceLock<Consumers>,
 }
 
 /// A graph that cannot be built: an input missing or a cycle.
@@ -124,7 +131,7 @@ impl Graph {
             .map(|n| dag[n])
             .collect();
         let fingerprints = fingerprints(model, &order, &inputs);
-        Ok(Self { order, fingerprints, inputs, dependents })
+        Ok(Self { order, fingerprints, inputs, dependents, consumers: OnceLock::new() })
     }
 
     /// What artifact `i` depends on, in the order its spec names them.
@@ -153,6 +160,13 @@ impl Graph {
             }
         }
         found
+    }
+
+    /// Who uses the files of the artifacts: the components whose flag files
+    /// name them. `artifacts` are those of the model this graph was built from.
+    pub fn consumers(&self, artifacts: &[Artifact]) -> &Consumers {
+        debug_assert_eq!(artifacts.len(), self.inputs.len(), "a graph asked about another model");
+        self.consumers.get_or_init(|| Consumers::index(artifacts))
     }
 
     /// The artifacts in waves: every artifact of a wave depends only on

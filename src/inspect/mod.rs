@@ -15,8 +15,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::audit::consumers::Consumers;
 use crate::changes::sha256_hex;
+use crate::graph::{Consumers, Graph};
 use crate::model::{Artifact, CertSet, Model, Spec, Subject};
 
 /// The inspect document.
@@ -110,12 +110,12 @@ pub struct FileReport {
 }
 
 /// Builds the report; `out` adds what is on disk.
-pub fn report(model: &Model, out: Option<&Path>, now: OffsetDateTime) -> Report {
-    let consumers = Consumers::index(&model.artifacts);
+pub fn report(model: &Model, graph: &Graph, out: Option<&Path>, now: OffsetDateTime) -> Report {
+    let consumers = graph.consumers(&model.artifacts);
     Report {
         version: 1,
         cluster: model.cluster.name.clone(),
-        artifacts: model.artifacts.iter().map(|a| artifact_report(a, out, now, &consumers)).collect(),
+        artifacts: model.artifacts.iter().map(|a| artifact_report(a, out, now, consumers)).collect(),
     }
 }
 

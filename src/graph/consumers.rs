@@ -1,7 +1,8 @@
-//! Who uses a file: the components whose flag file names its on-host path
-//! (a certificate, key, CA, kubeconfig or token file), and the component of
-//! a flag file itself. Derived from the plan alone, so `diff`, `inspect` and
-//! `graph` agree on it without an output tree.
+//! The graph's `uses` edges: the components whose flag file names a file's
+//! on-host path (a certificate, key, CA, kubeconfig or token file), and the
+//! component of a flag file itself. Derived from the plan alone, so `diff`,
+//! `inspect` and `graph` agree on it without an output tree. Built on first
+//! use ([`super::Graph::consumers`]): deciding and issuing never need it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +27,9 @@ pub struct Consumers {
     by_file: BTreeMap<(String, String), Vec<Use>>,
     components: BTreeSet<(String, String)>,
 }
+
+/// No uses at all: a plan that does not exist.
+pub static NO_CONSUMERS: Consumers = Consumers { by_file: BTreeMap::new(), components: BTreeSet::new() };
 
 impl Consumers {
     /// Indexes the flag files among `artifacts`.
