@@ -12,6 +12,7 @@ use std::time::Duration;
 
 /// A length as a plan writes it: whole hours (`8760h`), else whole minutes
 /// (`90m`), else seconds (`90s`, `1.5s`).
+#[must_use]
 pub fn length(duration: Duration) -> String {
     const MINUTE: u64 = 60;
     const HOUR: u64 = 60 * MINUTE;
@@ -33,6 +34,7 @@ pub fn length(duration: Duration) -> String {
 /// it: years from two years on (`9y`), else days from two days on (`364d`),
 /// else hours from two hours on (`5h`), else minutes (`12m`); `expired` once
 /// it is negative.
+#[must_use]
 pub fn remaining(left: time::Duration) -> String {
     const MINUTE: i64 = 60;
     const HOUR: i64 = 60 * MINUTE;
@@ -53,10 +55,10 @@ mod tests {
 
     #[test]
     fn lengths_read_like_the_plan() {
-        assert_eq!(length(Duration::from_secs(8760 * 3600)), "8760h");
-        assert_eq!(length(Duration::from_secs(87600 * 3600)), "87600h");
-        assert_eq!(length(Duration::from_secs(720 * 3600)), "720h");
-        assert_eq!(length(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(length(Duration::from_hours(8760)), "8760h");
+        assert_eq!(length(Duration::from_hours(87600)), "87600h");
+        assert_eq!(length(Duration::from_hours(720)), "720h");
+        assert_eq!(length(Duration::from_mins(90)), "90m");
         assert_eq!(length(Duration::from_secs(90)), "90s");
         assert_eq!(length(Duration::from_millis(1500)), "1.5s");
         assert_eq!(length(Duration::from_nanos(1)), "0.000000001s");

@@ -9,6 +9,15 @@
 //! [`diag`] and [`durations`] are how every command shows diagnostics and
 //! durations to people.
 
+#![allow(
+    clippy::missing_errors_doc,
+    reason = "every error is a type whose variants document when they happen; an `# Errors` section would repeat them"
+)]
+#![allow(
+    clippy::implicit_hasher,
+    reason = "the maps passed between stages are built inside certplan with the default hasher"
+)]
+
 pub mod audit;
 pub mod changes;
 pub mod check;

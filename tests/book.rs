@@ -247,15 +247,12 @@ fn substitute_make_vars(line: &str) -> String {
     let mut rest = line;
     while let Some(start) = rest.find("$(") {
         out.push_str(&rest[..start]);
-        match rest[start..].find(')') {
-            Some(end) => {
-                out.push_str(&rest[start + 2..start + end].to_ascii_lowercase());
-                rest = &rest[start + end + 1..];
-            }
-            None => {
-                rest = &rest[start..];
-                break;
-            }
+        if let Some(end) = rest[start..].find(')') {
+            out.push_str(&rest[start + 2..start + end].to_ascii_lowercase());
+            rest = &rest[start + end + 1..];
+        } else {
+            rest = &rest[start..];
+            break;
         }
     }
     out.push_str(rest);
@@ -272,9 +269,12 @@ fn every_command_in_the_book_parses() {
                 if let Err(error) = certplan::cli::Cli::try_parse_from(&args) {
                     // `--help` and `--version` "fail" with a display request.
                     use clap::error::ErrorKind;
-                    if !matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                        panic!("{}: `{}` does not parse:\n{error}", block.place(), args.join(" "));
-                    }
+                    assert!(
+                        matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion),
+                        "{}: `{}` does not parse:\n{error}",
+                        block.place(),
+                        args.join(" ")
+                    );
                 }
                 if let Some(sub) = args.get(1) {
                     seen.insert(sub.clone());

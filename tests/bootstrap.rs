@@ -382,7 +382,7 @@ fn kubeconfig_token(path: &Path) -> String {
 }
 
 /// Checks the kubelet-bootstrap RBAC manifest: valid multi-document YAML of
-/// ClusterRoleBindings, binding exactly the three roles TLS bootstrapping
+/// `ClusterRoleBindings`, binding exactly the three roles TLS bootstrapping
 /// needs to the right groups.
 fn check_bootstrap_rbac(out: &Path) {
     let path = out.join("cluster/manifests/kubelet-bootstrap-rbac.yaml");

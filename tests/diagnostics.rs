@@ -145,7 +145,7 @@ fn check_json(path: &Path) -> (Output, Result<Vec<Reported>, String>) {
 
 /// Runs `f` over `items` on a few threads, keeping the order.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(1, 8);
+    let workers = std::thread::available_parallelism().map_or(4, std::num::NonZero::get).clamp(1, 8);
     let chunk = items.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> =
@@ -723,7 +723,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 
 /// Replaces the value of the `index`-th line whose value starts with one of
 /// `starts` (any line with `=` when `starts` is empty).
-fn replace_value(lines: &mut [String], index: &Index, starts: &[char], value: &str) {
+fn replace_value(lines: &mut [String], index: Index, starts: &[char], value: &str) {
     let candidates: Vec<usize> = (0..lines.len())
         .filter(|&k| {
             lines[k].split_once('=').is_some_and(|(key, rest)| {
@@ -761,9 +761,9 @@ fn apply_mutation(text: &str, mutation: &Mutation) -> String {
             lines.insert(j.index(n + 1), line);
         }
         Mutation::SwapLines(i, j) => lines.swap(i.index(n), j.index(n)),
-        Mutation::ReplaceString(i, value) => replace_value(&mut lines, i, &['"', '\''], value),
-        Mutation::ReplaceArray(i, value) => replace_value(&mut lines, i, &['['], value),
-        Mutation::ReplaceValue(i, value) => replace_value(&mut lines, i, &[], value),
+        Mutation::ReplaceString(i, value) => replace_value(&mut lines, *i, &['"', '\''], value),
+        Mutation::ReplaceArray(i, value) => replace_value(&mut lines, *i, &['['], value),
+        Mutation::ReplaceValue(i, value) => replace_value(&mut lines, *i, &[], value),
         Mutation::AppendSnippet(snippet) => {
             lines.push(String::new());
             lines.extend(snippet.lines().map(str::to_string));

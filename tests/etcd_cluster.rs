@@ -1,7 +1,7 @@
 //! A real etcd cluster on the generated certificates.
 //!
 //! For each example plan: start one etcd member per etcd host of the plan on
-//! the loopback address of the hosts' IP family (127.0.0.1, or [::1] for the
+//! the loopback address of the hosts' IP family (127.0.0.1, or `[::1]` for the
 //! dual-stack plan's IPv6 hosts; free ports, data in a temporary directory), each with its own
 //! server and peer certificate and with the TLS flags exactly as the
 //! generated `etcd.env` gives them (only the on-host paths rewritten into
@@ -60,7 +60,7 @@ fn minimal_single_member() {
     etcd_suite(Variant::as_written("minimal"), 1, false);
 }
 
-/// IPv6 host addresses: the members listen, advertise and peer over [::1].
+/// IPv6 host addresses: the members listen, advertise and peer over `[::1]`.
 #[test]
 #[ignore = "needs etcd, etcdctl, kubectl and openssl: run tests/run.sh"]
 fn dual_stack_three_members_over_ipv6() {
@@ -466,7 +466,7 @@ impl Cluster {
     }
 
     /// Member `i` dialled by name rather than by address (`localhost` is
-    /// 127.0.0.1; members on [::1] are dialled by address).
+    /// 127.0.0.1; members on `[::1]` are dialled by address).
     fn endpoint_by_name(&self, i: usize) -> String {
         if self.loopback != "127.0.0.1" {
             return self.endpoint(i);

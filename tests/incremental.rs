@@ -27,7 +27,7 @@ use crate::common::{artifact, certplan, inspect, plan_with_key, write_plan};
 /// The clock of the first apply.
 const T0: &str = "2026-01-01T00:00:00Z";
 /// 300 days after [`T0`]: inside the renewal window of 8760h leaves
-/// (renew_before = validity / 3), far from that of 87600h CAs.
+/// (`renew_before` = validity / 3), far from that of 87600h CAs.
 const T0_PLUS_300D: &str = "2026-10-28T00:00:00Z";
 /// The state file, relative to the output directory.
 const STATE: &str = ".certplan/state.json";
@@ -392,7 +392,7 @@ impl Case {
     /// `plan`, then `apply`, then a second `plan` and `apply` that must have
     /// nothing to do; checks everything common to all cases.
     fn apply_and_check(&self, fx: Fixture) -> Outcome {
-        let Fixture { _tmp, plan, out, before_doc, pristine } = fx;
+        let Fixture { _tmp: tmp, plan, out, before_doc, pristine } = fx;
         let mut problems = Vec::new();
         let expect_ids = set_of(&self.expect.ids);
         let something = !expect_ids.is_empty();
@@ -520,7 +520,18 @@ impl Case {
             problems.push("a second apply with nothing to do changed a directory".to_string());
         }
 
-        Outcome { name: self.name, _tmp, out, before_doc, after_doc, pristine, after: s1, planned, stdout, problems }
+        Outcome {
+            name: self.name,
+            _tmp: tmp,
+            out,
+            before_doc,
+            after_doc,
+            pristine,
+            after: s1,
+            planned,
+            stdout,
+            problems,
+        }
     }
 }
 

@@ -114,5 +114,5 @@ fn run_checker(out: &Path, inspect: &Path) -> harness::Run {
     let script: PathBuf = common::repo_root().join("tests").join("checkers").join("check_tree.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg(out).arg(inspect);
-    harness::run(&mut cmd, Duration::from_secs(300))
+    harness::run(&mut cmd, Duration::from_mins(5))
 }

@@ -7,7 +7,7 @@
 //! with each generated kubeconfig that holds a client certificate (admin and
 //! other users, kube-proxy, every kubelet, controller-manager, scheduler),
 //! with only its `server:` URL rewritten to the test server by a name or
-//! address in the API server's SANs, gets the file back, and s_server logs
+//! address in the API server's SANs, gets the file back, and `s_server` logs
 //! the identity the kubeconfig presented. A URL host that is not in the SANs
 //! fails with kubectl's x509 error.
 //!
@@ -73,7 +73,7 @@ fn dual_stack_kubeconfigs_reach_the_apiserver_certificate() {
 /// Who a kubeconfig must authenticate as.
 struct Identity {
     id: String,
-    /// The subject CN s_server must log; `None` for kubeconfigs this suite
+    /// The subject CN `s_server` must log; `None` for kubeconfigs this suite
     /// has no convention for (they must still work).
     cn: Option<String>,
     /// Groups that must appear among the subject's O values.
@@ -181,8 +181,7 @@ fn identities(applied: &Applied) -> Vec<Identity> {
                 let groups = users
                     .iter()
                     .find(|(name, _, _)| name == user)
-                    .map(|(_, g, _)| g.clone())
-                    .unwrap_or_else(|| panic!("{id}: no user {user} in the plan"));
+                    .map_or_else(|| panic!("{id}: no user {user} in the plan"), |(_, g, _)| g.clone());
                 (Some(user.to_string()), groups)
             } else if let Some(node) = id.strip_prefix("kubeconfig/kubelet/") {
                 (Some(format!("system:node:{node}")), vec!["system:nodes".to_string()])
@@ -251,7 +250,7 @@ fn rewrite_kubeconfig(text: &str, url: &str, applied: &Applied, id: &str) -> Str
 }
 
 /// `kubectl get --raw`. No `--request-timeout`: kubectl would append
-/// `?timeout=` to the path, which s_server -WWW takes as part of the file
+/// `?timeout=` to the path, which `s_server` -WWW takes as part of the file
 /// name; `run` kills kubectl after its own time limit instead.
 fn kubectl(kubeconfig: &Path, path: &str, extra: &[&str]) -> Run {
     let mut cmd = Command::new("kubectl");
@@ -303,23 +302,21 @@ impl TestServer {
                 }
                 proc.exited().map(|_| false)
             });
-            match ready {
-                Some(true) => return TestServer { proc, port },
-                _ => {
-                    let text = proc.log_text();
-                    proc.stop();
-                    if text.contains("in use") {
-                        failures.push(text);
-                        continue;
-                    }
-                    panic!("openssl s_server on {ip}:{port} did not start:\n{}", tail(&text, 30));
-                }
+            if ready == Some(true) {
+                return TestServer { proc, port };
             }
+            let text = proc.log_text();
+            proc.stop();
+            if text.contains("in use") {
+                failures.push(text);
+                continue;
+            }
+            panic!("openssl s_server on {ip}:{port} did not start:\n{}", tail(&text, 30));
         }
         panic!("openssl s_server could not bind on {ip} in 5 attempts:\n{}", failures.join("\n---\n"));
     }
 
-    /// s_server logged (after byte `before` of its log) the verified client
+    /// `s_server` logged (after byte `before` of its log) the verified client
     /// certificate with `identity`'s subject, and no other.
     fn expect_client(&self, before: usize, identity: &Identity) {
         let Some(cn) = &identity.cn else {

@@ -37,13 +37,13 @@ fn host_of_path(rel: &str) -> Option<&str> {
     rel.strip_prefix("hosts/").and_then(|r| r.split('/').next())
 }
 
-/// The DER SubjectPublicKeyInfo of a PEM private key, as `openssl pkey
+/// The DER `SubjectPublicKeyInfo` of a PEM private key, as `openssl pkey
 /// -pubout` derives it.
 fn public_key_of_private_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
     openssl_pipe(&["pkey", "-pubout", "-outform", "DER"], pem)
 }
 
-/// The DER SubjectPublicKeyInfo of a PEM public key file.
+/// The DER `SubjectPublicKeyInfo` of a PEM public key file.
 fn public_key_of_public_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
     openssl_pipe(&["pkey", "-pubin", "-pubout", "-outform", "DER"], pem)
 }
@@ -370,7 +370,7 @@ fn check_subject(id: &str, cert: &CertInfo, cn: &str, o: Option<&[&str]>, p: &mu
         format!("{id}: subject CN is {:?}, the API server would see user {:?}, expected {cn:?}", cert.cn, cert.cn)
     });
     if let Some(o) = o {
-        let want = sorted_unique(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let want = sorted_unique(&o.iter().map(std::string::ToString::to_string).collect::<Vec<_>>());
         let got = sorted_unique(&cert.o);
         p.check(want == got && got.len() == cert.o.len(), || {
             format!("{id}: subject O (the RBAC groups) is {:?}, expected exactly {want:?}", cert.o)
@@ -398,7 +398,7 @@ fn check_identities(applied: &Applied, e: &Expected, certs: &BTreeMap<String, Ce
     }
 
     if let Some(c) = get("cert/apiserver", p) {
-        let dns: Vec<String> = e.apiserver_dns.iter().map(|s| s.to_string()).collect();
+        let dns: Vec<String> = e.apiserver_dns.iter().map(std::string::ToString::to_string).collect();
         check_sans("cert/apiserver", &c, &dns, e.apiserver_ip, p);
     }
 
@@ -988,7 +988,7 @@ fn check_kubeconfigs(applied: &Applied, e: &Expected, certs: &BTreeMap<String, C
             match kc.data("certificate-authority-data") {
                 Ok(pem) => match pem_certificates(&pem).first() {
                     Some(der) => {
-                        let ca = parse_cert_der(&path, der.clone());
+                        let ca = parse_cert_der(&path, der);
                         p.check(ca.spki == cluster_ca.spki, || {
                             format!("{where_}: certificate-authority-data is not the CA that signs the API server's certificate")
                         });
@@ -1024,13 +1024,14 @@ fn check_kubeconfigs(applied: &Applied, e: &Expected, certs: &BTreeMap<String, C
                 continue;
             }
             let cert = match kc.data("client-certificate-data") {
-                Ok(pem) => match pem_certificates(&pem).first() {
-                    Some(der) => parse_cert_der(&path, der.clone()),
-                    None => {
+                Ok(pem) => {
+                    if let Some(der) = pem_certificates(&pem).first() {
+                        parse_cert_der(&path, der)
+                    } else {
                         p.add(format!("{where_}: client-certificate-data holds no PEM certificate"));
                         continue;
                     }
-                },
+                }
                 Err(err) => {
                     p.add(format!("{where_}: neither a token nor a client certificate: {err}"));
                     continue;

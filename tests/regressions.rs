@@ -27,7 +27,7 @@ fn apply_in(dir: &Path, plan: &Path) -> std::path::PathBuf {
     out
 }
 
-/// RFC 5280: countryName is a PrintableString; it was a UTF8String.
+/// RFC 5280: countryName is a `PrintableString`; it was a `UTF8String`.
 #[test]
 fn country_is_a_printable_string_in_subject_and_issuer() {
     let dir = tempfile::tempdir().expect("tempdir");

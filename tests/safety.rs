@@ -67,17 +67,14 @@ fn p(path: &Path) -> &str {
 
 /// Runs `certplan ARGS`, through `sh -c 'umask U; exec ...'` when `umask` is given.
 fn run_with(args: &[&str], umask: Option<&str>) -> Run {
-    let mut cmd = match umask {
-        Some(mask) => {
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c").arg(format!("umask {mask}; exec \"$0\" \"$@\"")).arg(BIN).args(args);
-            cmd
-        }
-        None => {
-            let mut cmd = Command::new(BIN);
-            cmd.args(args);
-            cmd
-        }
+    let mut cmd = if let Some(mask) = umask {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!("umask {mask}; exec \"$0\" \"$@\"")).arg(BIN).args(args);
+        cmd
+    } else {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args);
+        cmd
     };
     let output = cmd.env("NO_COLOR", "1").output().expect("run certplan");
     Run {
@@ -314,7 +311,7 @@ fn check_kubeconfig(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// An EnvironmentFile is complete: every line a comment or `NAME="..."`, a
+/// An `EnvironmentFile` is complete: every line a comment or `NAME="..."`, a
 /// `*_TLS_ARGS` variable present.
 fn check_env(bytes: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
@@ -619,7 +616,7 @@ fn check_kubeconfig_chain(path: &Path, ca_ders: &[Vec<u8>]) -> Result<(), String
 // ---------------------------------------------------------------------------
 
 fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Fails the test, saying why, when it cannot run as root.
@@ -694,7 +691,9 @@ struct Rng(u64);
 impl Rng {
     fn new() -> (Self, u64) {
         let seed = std::env::var("SAFETY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(1))
         });
         (Self(seed | 1), seed)
     }

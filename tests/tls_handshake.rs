@@ -243,7 +243,7 @@ fn expect_server_refuses(p: &mut Problems, server: &Server, client: &Identity, n
 /// The DNS and IP SANs of a certificate file, as names to dial.
 fn sans_of(applied: &Applied, id: &str, host: Option<&str>) -> Vec<String> {
     let cert = read_cert(&applied.file(applied.get(id), "cert", host));
-    cert.dns.iter().cloned().chain(cert.ips.iter().map(|ip| ip.to_string())).collect()
+    cert.dns.iter().cloned().chain(cert.ips.iter().map(std::string::ToString::to_string)).collect()
 }
 
 fn apiserver_clients(applied: &Applied, kubelet_host: &str, user: &str) -> Vec<Identity> {
@@ -299,7 +299,8 @@ fn check_etcd(p: &mut Problems, applied: &Applied, etcd_hosts: &[(&str, &str)]) 
     let apiserver_client = Identity::load(applied, "cert/apiserver-etcd-client", None);
     for (host, addr) in etcd_hosts {
         let server = Server::new(applied, &format!("cert/etcd-server/{host}"), Some(host), "etcd-client");
-        let names: Vec<String> = ["127.0.0.1", "localhost", addr, host].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> =
+            ["127.0.0.1", "localhost", addr, host].iter().map(std::string::ToString::to_string).collect();
         expect_success(p, &server, std::slice::from_ref(&apiserver_client), &names);
         expect_client_refuses(
             p,

@@ -122,6 +122,7 @@ pub struct HostImpact {
 }
 
 /// Diffs two plans.
+#[must_use]
 pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
     let old_by_id: HashMap<&str, &Artifact> = old.artifacts.iter().map(|a| (a.id.as_str(), a)).collect();
     let new_ids: HashSet<&str> = new.artifacts.iter().map(|a| a.id.as_str()).collect();

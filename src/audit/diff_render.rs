@@ -47,7 +47,7 @@ pub fn write_text(out: &mut dyn WriteColor, diff: &PlanDiff) -> io::Result<()> {
     if !roots.is_empty() {
         section(out, "Cascade")?;
         for change in roots {
-            writeln!(out, "  {}", cascade_sentence(diff, change, |id| id.to_string()))?;
+            writeln!(out, "  {}", cascade_sentence(diff, change, std::string::ToString::to_string))?;
             for line in wrap(&change.cascade, 76) {
                 writeln!(out, "      {line}")?;
             }
@@ -149,15 +149,11 @@ fn same_changes(diff: &PlanDiff) -> Vec<(Vec<String>, Vec<String>)> {
 
 fn headline(diff: &PlanDiff) -> String {
     let s = &diff.summary;
-    let mut line = format!(
-        "{} changed, {} added, {} removed; {} file(s) written, {} removed",
-        s.changed, s.added, s.removed, s.files_written, s.files_removed
-    );
-    if s.hosts > 0 {
-        line.push_str(&format!(" on {} host(s)", s.hosts));
-    }
-    line.push_str(&format!("; {} component restart(s)", s.restarts));
-    line
+    let hosts = if s.hosts > 0 { format!(" on {} host(s)", s.hosts) } else { String::new() };
+    format!(
+        "{} changed, {} added, {} removed; {} file(s) written, {} removed{hosts}; {} component restart(s)",
+        s.changed, s.added, s.removed, s.files_written, s.files_removed, s.restarts
+    )
 }
 
 fn section(out: &mut dyn WriteColor, title: &str) -> io::Result<()> {

@@ -28,6 +28,7 @@ pub struct FieldChange {
 
 impl FieldChange {
     /// A change of a list of scalars, with what was added and removed.
+    #[must_use]
     pub fn list(field: &str, old: &[Value], new: &[Value]) -> Self {
         Self {
             field: field.to_string(),
@@ -41,6 +42,7 @@ impl FieldChange {
 
 /// The fields that differ between two specs, in the order the new spec
 /// lists them (fields only the old one has come last).
+#[must_use]
 pub fn field_changes(old: &Value, new: &Value) -> Vec<FieldChange> {
     let mut old_leaves = Vec::new();
     let mut new_leaves = Vec::new();
@@ -119,6 +121,7 @@ fn is_named(value: &Value) -> bool {
 }
 
 /// A short name of a field for people: `IP SANs`, `CN`, `--tls-cert-file`.
+#[must_use]
 pub fn label(field: &str) -> String {
     if let Some(flag) = field.split_once(".flags.").map(|(_, flag)| flag) {
         return format!("--{flag}");
@@ -140,6 +143,7 @@ pub fn label(field: &str) -> String {
 
 /// A value for people: strings bare, durations (`validity`, `ttl`) as the
 /// plan writes them.
+#[must_use]
 pub fn show(field: &str, value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -161,6 +165,7 @@ fn is_duration(field: &str) -> bool {
 
 /// The change of one field as a line for people:
 /// `IP SANs + 10.0.0.5, - 10.0.0.4` or `validity 8760h → 720h`.
+#[must_use]
 pub fn describe(change: &FieldChange) -> String {
     let name = label(&change.field);
     match (&change.added, &change.removed) {

@@ -30,12 +30,14 @@ pub enum Format {
 }
 
 /// kubeadm's discovery hash of a CA: `sha256:` and the hex SHA-256 of its
-/// DER SubjectPublicKeyInfo (`--discovery-token-ca-cert-hash`).
+/// DER `SubjectPublicKeyInfo` (`--discovery-token-ca-cert-hash`).
+#[must_use]
 pub fn discovery_hash(spki_der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(spki_der)))
 }
 
 /// The discovery hash of the first certificate in a PEM file, if it parses.
+#[must_use]
 pub fn discovery_hash_of_pem(pem: &[u8]) -> Option<String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
     let cert = pem.parse_x509().ok()?;

@@ -61,6 +61,7 @@ pub struct Disk {
 
 impl Disk {
     /// A view of `root`.
+    #[must_use]
     pub fn new(root: &Path) -> Self {
         Self { root: root.to_path_buf(), known: HashMap::new() }
     }
@@ -72,6 +73,7 @@ impl Disk {
     /// Files are looked up directory by directory, relative to a handle on
     /// their directory, so the kernel walks each directory's path once and
     /// not once per file.
+    #[must_use]
     pub fn with_statuses(root: &Path, state: &State) -> Self {
         let mut disk = Self::new(root);
         let mut by_dir: HashMap<&str, Vec<(&String, &FileState)>> = HashMap::new();
@@ -98,16 +100,19 @@ impl Disk {
     }
 
     /// The absolute path of a relative output path.
+    #[must_use]
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
 
     /// Whether a file exists (without following symlinks).
+    #[must_use]
     pub fn exists(&self, relative: &str) -> bool {
         fs::symlink_metadata(self.path(relative)).is_ok()
     }
 
     /// The status of a recorded file.
+    #[must_use]
     pub fn status(&self, relative: &str, recorded: &FileState) -> FileStatus {
         match self.known.get(relative) {
             Some(status) => *status,
@@ -156,6 +161,7 @@ impl Disk {
     }
 
     /// The content of the first intact recorded file of `role`.
+    #[must_use]
     pub fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>> {
         files.iter().filter(|(_, f)| f.role == role).find_map(|(path, recorded)| {
             let bytes = crate::output::read_regular(&self.path(path))?;
@@ -164,6 +170,7 @@ impl Disk {
     }
 
     /// The recorded facts of a file on disk whose content is `contents`.
+    #[must_use]
     pub fn record(&self, relative: &str, contents: &[u8], role: crate::model::FileRole) -> FileState {
         let mtime_ns = fs::symlink_metadata(self.path(relative)).map_or(0, |meta| crate::output::mtime_ns(&meta));
         file_facts(contents, role, mtime_ns)
@@ -179,6 +186,7 @@ struct Found {
 
 /// The facts the state records of a file: hash and size of `contents`, its
 /// role, and the mtime it was written with.
+#[must_use]
 pub fn file_facts(contents: &[u8], role: crate::model::FileRole, mtime_ns: i128) -> FileState {
     FileState { sha256: sha256_hex(contents), role, size: contents.len() as u64, mtime_ns }
 }
@@ -191,6 +199,7 @@ fn open_dir(path: &Path) -> Option<OwnedFd> {
 }
 
 /// Hex SHA-256 of bytes.
+#[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -46,6 +46,7 @@ pub enum Action {
 
 impl Action {
     /// The verb as printed.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Create => "create",

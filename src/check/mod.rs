@@ -12,6 +12,7 @@ use crate::diag::Diagnostics;
 use crate::model::{Artifact, Model};
 
 /// Runs every rule.
+#[must_use]
 pub fn check_model(model: &Model) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
     structure::check(model, &mut diagnostics);

@@ -18,7 +18,7 @@ use crate::model::{Artifact, ArtifactId, Model, Spec};
 use crate::plan::KeyAlgorithm;
 
 /// One year, the longest leaf validity that draws no warning.
-const ONE_YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+const ONE_YEAR: Duration = Duration::from_hours(8760);
 
 /// Leaves with the same lifetime problem, reported at the same place.
 #[derive(Default)]

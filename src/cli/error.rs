@@ -94,6 +94,7 @@ pub enum Error {
 impl Error {
     /// Whether the command printed what went wrong already (diagnostics, a
     /// verify report), so nothing more is said.
+    #[must_use]
     pub fn is_reported(&self) -> bool {
         matches!(self, Self::Diagnostics | Self::Findings)
     }

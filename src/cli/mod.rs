@@ -169,6 +169,7 @@ impl Command {
 }
 
 /// Runs the command line.
+#[must_use]
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     global::set(cli.global);

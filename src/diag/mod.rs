@@ -101,6 +101,7 @@ impl Diagnostic {
     }
 
     /// Whether this diagnostic stops compilation.
+    #[must_use]
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -48,6 +48,7 @@ pub fn render_text(
 /// Diagnostics as a JSON array: severity, rule, message, file, line, column,
 /// span, label, hint and `related`, the other places a diagnostic is about
 /// (each with line, column, span and label; empty for most).
+#[must_use]
 pub fn render_json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> serde_json::Value {
     let items = diagnostics
         .iter()

@@ -33,6 +33,7 @@ pub static NO_CONSUMERS: Consumers = Consumers { by_file: BTreeMap::new(), compo
 
 impl Consumers {
     /// Indexes the flag files among `artifacts`.
+    #[must_use]
     pub fn index(artifacts: &[Artifact]) -> Self {
         let mut consumers = Self::default();
         for artifact in artifacts {
@@ -72,6 +73,7 @@ impl Consumers {
     }
 
     /// The components that read the file at `path` on `host`, by name.
+    #[must_use]
     pub fn components_of(&self, host: &str, path: &str) -> Vec<String> {
         let mut names: Vec<String> = self.of(host, path).iter().map(|u| u.component.clone()).collect();
         names.sort();
@@ -80,12 +82,14 @@ impl Consumers {
     }
 
     /// Whether a component runs on a host.
+    #[must_use]
     pub fn runs(&self, host: &str, component: &str) -> bool {
         self.components.contains(&(host.to_string(), component.to_string()))
     }
 
     /// The components that read any on-host file of an artifact, one entry
     /// per flag file with every flag that names one of its files.
+    #[must_use]
     pub fn of_artifact(&self, artifact: &Artifact) -> Vec<Use> {
         let mut uses: Vec<Use> = Vec::new();
         for placement in &artifact.files {

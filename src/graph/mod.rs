@@ -31,6 +31,7 @@ pub struct Fingerprint(String);
 
 impl Fingerprint {
     /// The hex digest.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -68,10 +68,9 @@ pub fn write_starter(starter: &Starter) -> Result<String, InitError> {
         IpAddr::V6(ip) => format!("https://[{ip}]:6443"),
     });
     let service_cidr = starter.service_cidr.clone().unwrap_or_else(|| {
-        let free = SERVICE_CIDRS.iter().find(|cidr| {
-            let net: ipnet::IpNet = cidr.parse().expect("a CIDR");
-            !hosts.iter().any(|h| net.contains(&h.address))
-        });
+        let free = SERVICE_CIDRS
+            .iter()
+            .find(|cidr| cidr.parse::<ipnet::IpNet>().is_ok_and(|net| !hosts.iter().any(|h| net.contains(&h.address))));
         free.unwrap_or(&SERVICE_CIDRS[0]).to_string()
     });
     let mut out = String::new();

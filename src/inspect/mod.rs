@@ -51,18 +51,18 @@ pub struct ArtifactReport {
     pub eku: Option<Vec<crate::model::Eku>>,
     /// Its key algorithm.
     pub key: Option<&'static str>,
-    /// NotBefore, RFC 3339.
+    /// `NotBefore`, RFC 3339.
     pub not_before: Option<String>,
-    /// NotAfter, RFC 3339.
+    /// `NotAfter`, RFC 3339.
     pub not_after: Option<String>,
     /// Its files.
     pub files: Vec<FileReport>,
     /// Its planned validity in seconds (certificates).
     pub validity_seconds: Option<u64>,
-    /// Seconds from the clock to NotAfter, when read from the certificate on disk.
+    /// Seconds from the clock to `NotAfter`, when read from the certificate on disk.
     pub residual_seconds: Option<i64>,
     /// kubeadm's discovery hash of a CA (`sha256:` + hex SHA-256 of its DER
-    /// SubjectPublicKeyInfo), from its certificate on disk.
+    /// `SubjectPublicKeyInfo`), from its certificate on disk.
     pub discovery_hash: Option<String>,
 }
 

@@ -183,11 +183,12 @@ fn push_line(out: &mut String, cells: &[String], widths: &[usize]) {
 }
 
 fn markdown_table(table: &Table) -> String {
-    let mut out = format!("| {} |\n", table.headers.join(" | "));
-    out.push_str(&format!("|{}\n", "---|".repeat(table.headers.len())));
+    let mut lines =
+        vec![format!("| {} |", table.headers.join(" | ")), format!("|{}", "---|".repeat(table.headers.len()))];
     for row in &table.rows {
         let cells: Vec<String> = row.iter().map(|cell| cell.join("<br>").replace('|', "\\|")).collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        lines.push(format!("| {} |", cells.join(" | ")));
     }
-    out
+    lines.push(String::new());
+    lines.join("\n")
 }

@@ -15,10 +15,10 @@ use super::Secret;
 use crate::model::{CertSpec, Eku};
 use crate::plan::KeyAlgorithm;
 
-/// How far NotBefore is backdated, for clock skew between machines.
+/// How far `NotBefore` is backdated, for clock skew between machines.
 pub const BACKDATE: Duration = Duration::minutes(5);
 
-/// The last year a GeneralizedTime can hold (RFC 5280 4.1.2.5).
+/// The last year a `GeneralizedTime` can hold (RFC 5280 4.1.2.5).
 const LAST_YEAR: i32 = 9999;
 
 /// A private key with its public half.
@@ -36,6 +36,7 @@ pub struct KeyMaterial {
 
 impl KeyMaterial {
     /// Key material read from disk: parsed only if it has to sign.
+    #[must_use]
     pub fn from_disk(algorithm: KeyAlgorithm, pem: Secret, public_pem: String) -> Self {
         Self { algorithm, pem, public_pem, pair: None }
     }
@@ -68,9 +69,9 @@ pub struct Issued {
     pub key: KeyMaterial,
     /// Hex serial number.
     pub serial: String,
-    /// NotBefore.
+    /// `NotBefore`.
     pub not_before: OffsetDateTime,
-    /// NotAfter.
+    /// `NotAfter`.
     pub not_after: OffsetDateTime,
 }
 
@@ -242,9 +243,9 @@ fn distinguished_name(spec: &CertSpec) -> rcgen::DistinguishedName {
     dn
 }
 
-/// A DirectoryString as Go and OpenSSL write one by default: PrintableString
-/// when every character is in its set, UTF8String otherwise. countryName
-/// must be a PrintableString (RFC 5280's X520countryName); `check` refuses a
+/// A `DirectoryString` as Go and OpenSSL write one by default: `PrintableString`
+/// when every character is in its set, `UTF8String` otherwise. countryName
+/// must be a `PrintableString` (RFC 5280's `X520countryName`); `check` refuses a
 /// `C` that is not two letters, so it always fits.
 fn directory_string(value: &str) -> DnValue {
     match rcgen::string::PrintableString::try_from(value) {
@@ -300,7 +301,7 @@ mod tests {
     #[test]
     fn directory_strings_are_printable_where_they_fit() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let ca = issue_cert(&spec(std::time::Duration::from_secs(86_400)), None, None, now).unwrap();
+        let ca = issue_cert(&spec(std::time::Duration::from_hours(24)), None, None, now).unwrap();
         let tags = subject_tags(&ca.cert_der);
         // C, L, OU, CN: countryName must be a PrintableString (RFC 5280).
         assert!(tags.contains(&("2.5.4.6".into(), Tag::PrintableString)), "{tags:?}");
@@ -317,7 +318,7 @@ mod tests {
             time::Date::from_calendar_date(9990, time::Month::January, 1).unwrap(),
             time::Time::MIDNIGHT,
         );
-        let error = issue_cert(&spec(std::time::Duration::from_secs(20 * 366 * 86_400)), None, None, now).unwrap_err();
+        let error = issue_cert(&spec(std::time::Duration::from_hours(175_680)), None, None, now).unwrap_err();
         assert!(matches!(error, IssueError::ValidityOverflow { .. }), "{error}");
         assert!(error.to_string().contains("`test-ca`"), "{error}");
     }

@@ -1,7 +1,7 @@
 //! Private keys in the PKCS#8 form that OpenSSL, Go and Python's
 //! `cryptography` all read.
 //!
-//! aws-lc-rs writes Ed25519 keys as PKCS#8 v2 (RFC 5958 OneAsymmetricKey
+//! aws-lc-rs writes Ed25519 keys as PKCS#8 v2 (RFC 5958 `OneAsymmetricKey`
 //! with the public key attached), which OpenSSL 3.0 refuses as `unsupported`
 //! and `cryptography` as `extra data`. They are rewritten here as the RFC
 //! 8410 v1 form that `openssl genpkey -algorithm ed25519` writes: version 0,
@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use super::Secret;
 use crate::plan::KeyAlgorithm;
 
-/// The DER of an RFC 8410 Ed25519 PrivateKeyInfo up to its seed: SEQUENCE,
-/// version, AlgorithmIdentifier { id-Ed25519 }, OCTET STRING { OCTET STRING }.
+/// The DER of an RFC 8410 Ed25519 `PrivateKeyInfo` up to its seed: SEQUENCE,
+/// version, `AlgorithmIdentifier` { id-Ed25519 }, OCTET STRING { OCTET STRING }.
 const ED25519_V1_PREFIX: [u8; 16] =
     [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 

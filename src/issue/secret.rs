@@ -11,11 +11,13 @@ pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     /// Wraps a secret.
+    #[must_use]
     pub fn new(value: String) -> Self {
         Self(Zeroizing::new(value))
     }
 
     /// The secret itself, for writing it where it belongs.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }

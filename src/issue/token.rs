@@ -8,6 +8,7 @@ use rand::RngCore;
 use super::Secret;
 
 /// A new random `token.csv` token.
+#[must_use]
 pub fn new_csv_token() -> Secret {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -15,6 +16,7 @@ pub fn new_csv_token() -> Secret {
 }
 
 /// A new random bootstrap token `id.secret`.
+#[must_use]
 pub fn new_bootstrap_token() -> Secret {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rngs::OsRng;
@@ -26,6 +28,7 @@ pub fn new_bootstrap_token() -> Secret {
 }
 
 /// The token of the first row of a `token.csv`, if it has one.
+#[must_use]
 pub fn parse_token_csv(text: &str) -> Option<Secret> {
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let token = line.split(',').next()?.trim();
@@ -33,6 +36,7 @@ pub fn parse_token_csv(text: &str) -> Option<Secret> {
 }
 
 /// The token `id.secret` of a bootstrap-token Secret manifest written by certplan.
+#[must_use]
 pub fn parse_bootstrap_secret(text: &str) -> Option<Secret> {
     let field = |name: &str| {
         text.lines().find_map(|line| {

@@ -69,6 +69,7 @@ pub enum Spec {
 
 impl Spec {
     /// The `kind` name used in reports.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Ca(_) => "ca",
@@ -76,13 +77,13 @@ impl Spec {
             Self::Keypair(_) => "keypair",
             Self::Kubeconfig(_) => "kubeconfig",
             Self::TokenFile(_) => "token-file",
-            Self::BootstrapToken(_) => "manifest",
             Self::Flags(_) => "flags",
-            Self::Manifest(_) => "manifest",
+            Self::BootstrapToken(_) | Self::Manifest(_) => "manifest",
         }
     }
 
     /// The template that renders it, for artifacts rendered from one.
+    #[must_use]
     pub fn template_name(&self) -> Option<&'static str> {
         match self {
             Self::Kubeconfig(_) => Some("kubeconfig.yaml"),
@@ -107,16 +108,19 @@ impl Spec {
     }
 
     /// Whether issuing produces material for it (keys, certificates, tokens).
+    #[must_use]
     pub fn has_material(&self) -> bool {
         matches!(self, Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) | Self::TokenFile(_) | Self::BootstrapToken(_))
     }
 
     /// Whether its material is a token.
+    #[must_use]
     pub fn is_token(&self) -> bool {
         matches!(self, Self::TokenFile(_) | Self::BootstrapToken(_))
     }
 
     /// The certificate spec of a CA or leaf.
+    #[must_use]
     pub fn cert(&self) -> Option<&CertSpec> {
         match self {
             Self::Ca(cert) | Self::Cert(cert) => Some(cert),
@@ -191,6 +195,7 @@ impl Sans {
 
     /// Whether a host (IP or DNS name, as dialled) is covered by these SANs,
     /// with the wildcard rule of RFC 6125 (one leftmost label).
+    #[must_use]
     pub fn covers(&self, host: &str) -> bool {
         if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
             return self.ip.contains(&ip);
@@ -255,6 +260,7 @@ pub enum Credential {
 
 impl Credential {
     /// The artifact holding the credential.
+    #[must_use]
     pub fn artifact(&self) -> &ArtifactId {
         match self {
             Self::ClientCert(id) | Self::Token(id) => id,
@@ -320,6 +326,7 @@ pub struct FlagVar {
 
 impl FlagVar {
     /// The value of a flag, if present.
+    #[must_use]
     pub fn get(&self, flag: &str) -> Option<&str> {
         self.flags.iter().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
     }
@@ -376,11 +383,13 @@ pub enum FileRole {
 
 impl FileRole {
     /// The file's permission bits.
+    #[must_use]
     pub fn mode(self) -> u32 {
         if self.is_secret() { 0o600 } else { 0o644 }
     }
 
     /// Whether the file holds a secret.
+    #[must_use]
     pub fn is_secret(self) -> bool {
         matches!(self, Self::Key | Self::Kubeconfig | Self::TokenFile | Self::SecretManifest)
     }

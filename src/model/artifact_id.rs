@@ -37,12 +37,14 @@ impl ArtifactId {
     }
 
     /// The CA named `name` in `[cas.NAME]`: `ca/NAME`.
+    #[must_use]
     pub fn ca(name: &str) -> Self {
         Self::join("ca", &[name])
     }
 
     /// A certificate named after its set, `cert/SET`, or one per host,
     /// `cert/SET/HOST` (`cert/apiserver`, `cert/etcd-server/master1`).
+    #[must_use]
     pub fn set_cert(set: CertSet, host: Option<&str>) -> Self {
         match host {
             Some(host) => Self::join("cert", &[set.as_str(), host]),
@@ -53,6 +55,7 @@ impl ArtifactId {
     /// The certificate of a built-in identity (`[identities] NAME`),
     /// `cert/NAME`, or of one host, `cert/NAME/HOST` (`cert/kube-proxy`,
     /// `cert/kubelet/node1`).
+    #[must_use]
     pub fn identity_cert(identity: &str, host: Option<&str>) -> Self {
         match host {
             Some(host) => Self::join("cert", &[identity, host]),
@@ -61,17 +64,20 @@ impl ArtifactId {
     }
 
     /// The certificate of a `[[users]]` entry: `cert/users/NAME`.
+    #[must_use]
     pub fn user_cert(user: &str) -> Self {
         Self::join("cert", &[USERS, user])
     }
 
     /// The key pair of a set: `keypair/SET` (`keypair/service-account`).
+    #[must_use]
     pub fn keypair(set: CertSet) -> Self {
         Self::join("keypair", &[set.as_str()])
     }
 
     /// The kubeconfig of a built-in identity, `kubeconfig/NAME`, or of one
     /// host, `kubeconfig/NAME/HOST`.
+    #[must_use]
     pub fn identity_kubeconfig(identity: &str, host: Option<&str>) -> Self {
         match host {
             Some(host) => Self::join("kubeconfig", &[identity, host]),
@@ -80,26 +86,31 @@ impl ArtifactId {
     }
 
     /// The kubeconfig of a `[[users]]` entry: `kubeconfig/users/NAME`.
+    #[must_use]
     pub fn user_kubeconfig(user: &str) -> Self {
         Self::join("kubeconfig", &[USERS, user])
     }
 
     /// The kubeconfig kubelets bootstrap with: `kubeconfig/bootstrap`.
+    #[must_use]
     pub fn bootstrap_kubeconfig() -> Self {
         Self::join("kubeconfig", &[BOOTSTRAP])
     }
 
     /// The static token file with the bootstrap token: `token-file/bootstrap`.
+    #[must_use]
     pub fn bootstrap_token_file() -> Self {
         Self::join("token-file", &[BOOTSTRAP])
     }
 
     /// A manifest for the cluster: `manifest/NAME`.
+    #[must_use]
     pub fn manifest(name: &str) -> Self {
         Self::join("manifest", &[name])
     }
 
     /// A component's flag file on a host: `flags/COMPONENT/HOST`.
+    #[must_use]
     pub fn flags(component: &str, host: &str) -> Self {
         Self::join("flags", &[component, host])
     }
@@ -107,6 +118,7 @@ impl ArtifactId {
     /// Reads an id as the constructors write it: a known kind and one or two
     /// non-empty segments. `None` for text that cannot be an id; whether an
     /// artifact has the id is the model's to answer.
+    #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let (kind, rest) = text.split_once('/')?;
         let shaped = KINDS.contains(&kind) && rest.split('/').count() <= 2 && rest.split('/').all(|s| !s.is_empty());
@@ -114,27 +126,32 @@ impl ArtifactId {
     }
 
     /// The id as text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Its kind, the first segment (`ca`, `cert`, `kubeconfig`, ...).
+    #[must_use]
     pub fn kind(&self) -> &str {
         self.0.split_once('/').map_or(self.0.as_str(), |(kind, _)| kind)
     }
 
     /// The name of the CA a `ca/NAME` id names.
+    #[must_use]
     pub fn ca_name(&self) -> Option<&str> {
         self.0.strip_prefix("ca/")
     }
 
     /// Whether it names the certificate of a `[[users]]` entry.
+    #[must_use]
     pub fn is_user_cert(&self) -> bool {
         self.0.strip_prefix("cert/").and_then(|rest| rest.strip_prefix(USERS)).is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// Whether it names a certificate of the built-in identity `identity`,
     /// its own or one host's ([`ArtifactId::identity_cert`]).
+    #[must_use]
     pub fn is_identity_cert(&self, identity: &str) -> bool {
         self.0
             .strip_prefix("cert/")

@@ -54,6 +54,7 @@ impl CertSet {
 
     /// Its name: also its section `[sets.NAME]` in the plan, and how reports
     /// and JSON documents name it.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EtcdServer => "etcd-server",
@@ -70,11 +71,13 @@ impl CertSet {
 
     /// Whether it holds serving certificates, which take SANs; the others
     /// hold client certificates (or, for service-account, a key pair).
+    #[must_use]
     pub fn is_serving(self) -> bool {
         matches!(self, Self::EtcdServer | Self::EtcdPeer | Self::Apiserver | Self::KubeletServer)
     }
 
     /// Whether it is a bare key pair that no CA signs (service-account).
+    #[must_use]
     pub fn is_key_pair(self) -> bool {
         self == Self::ServiceAccount
     }
@@ -82,6 +85,7 @@ impl CertSet {
     /// The name of kubeadm's CA for the set, which signs it when the plan
     /// declares a CA of that name and the set names none; `None` for the key
     /// pair.
+    #[must_use]
     pub fn conventional_ca(self) -> Option<&'static str> {
         match self {
             Self::EtcdServer | Self::EtcdPeer | Self::EtcdClient => Some("etcd"),

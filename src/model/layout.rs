@@ -29,6 +29,7 @@ pub enum CaRole {
 
 impl Layout {
     /// The file stem (no extension) of a CA, relative to `pki_dir`.
+    #[must_use]
     pub fn ca_stem(&self, name: &str, role: CaRole) -> String {
         match (self.preset, role) {
             (_, CaRole::Cluster) => "ca".to_string(),
@@ -40,6 +41,7 @@ impl Layout {
 
     /// The stem of a leaf certificate, by its conventional names
     /// `(cfssl, kubeadm)`.
+    #[must_use]
     pub fn leaf_stem(&self, cfssl: &str, kubeadm: &str) -> String {
         match self.preset {
             Preset::Cfssl => cfssl.to_string(),
@@ -48,6 +50,7 @@ impl Layout {
     }
 
     /// The certificate file name of a stem.
+    #[must_use]
     pub fn cert_file(&self, stem: &str) -> String {
         match self.preset {
             Preset::Cfssl => format!("{stem}.pem"),
@@ -56,6 +59,7 @@ impl Layout {
     }
 
     /// The private key file name of a stem.
+    #[must_use]
     pub fn key_file(&self, stem: &str) -> String {
         match self.preset {
             Preset::Cfssl => format!("{stem}-key.pem"),
@@ -64,11 +68,13 @@ impl Layout {
     }
 
     /// The public key file name of a stem.
+    #[must_use]
     pub fn public_key_file(&self, stem: &str) -> String {
         format!("{stem}.pub")
     }
 
     /// The kubeconfig file name of a component, by `(cfssl, kubeadm)` stems.
+    #[must_use]
     pub fn kubeconfig_file(&self, cfssl: &str, kubeadm: &str) -> String {
         match self.preset {
             Preset::Cfssl => format!("{cfssl}.kubeconfig"),
@@ -77,11 +83,13 @@ impl Layout {
     }
 
     /// An absolute on-host path in `pki_dir`.
+    #[must_use]
     pub fn in_pki(&self, file: &str) -> String {
         join(&self.pki_dir, file)
     }
 
     /// An absolute on-host path in `config_dir`.
+    #[must_use]
     pub fn in_config(&self, file: &str) -> String {
         join(&self.config_dir, file)
     }

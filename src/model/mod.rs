@@ -118,6 +118,7 @@ pub struct Host {
 
 impl Host {
     /// Whether the host has a role.
+    #[must_use]
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -125,6 +126,7 @@ impl Host {
 
 impl Host {
     /// Whether its kubelet asks the API server for a certificate.
+    #[must_use]
     pub fn bootstraps(&self) -> bool {
         self.has(Role::Worker)
             && (self.kubelet_client == crate::plan::ClientCertMode::Bootstrap
@@ -136,6 +138,7 @@ impl Host {
 /// one CA covers them all: the `kubelet-server` set's for static
 /// certificates, the controller-manager's signing CA for requested ones. A
 /// self-signed kubelet cannot be verified at all.
+#[must_use]
 pub fn kubelet_serving_ca(hosts: &[Host], kubelet_server: &ArtifactId, signing: &ArtifactId) -> Option<ArtifactId> {
     use crate::plan::ServingCertMode;
     let mut cas = hosts.iter().filter(|h| h.has(Role::Worker)).map(|h| match h.kubelet_serving {
@@ -171,17 +174,20 @@ impl Model {
     }
 
     /// The index of the artifact with an id.
+    #[must_use]
     pub fn position(&self, id: &ArtifactId) -> Option<usize> {
         self.index.get(id).copied()
     }
 
     /// The artifact with an id given as text (`--rotate ID`); `None` when
     /// the text is no id or no artifact has it.
+    #[must_use]
     pub fn find(&self, id: &str) -> Option<&Artifact> {
         self.artifact(&ArtifactId::parse(id)?)
     }
 
     /// [`kubelet_serving_ca`] of this model.
+    #[must_use]
     pub fn kubelet_serving_ca(&self) -> Option<ArtifactId> {
         let server = &self.set_cas.get(&CertSet::KubeletServer)?.ca;
         let signing = &self.set_cas.get(&CertSet::ApiserverClient)?.ca;
@@ -189,6 +195,7 @@ impl Model {
     }
 
     /// The artifact with an id.
+    #[must_use]
     pub fn artifact(&self, id: &ArtifactId) -> Option<&Artifact> {
         self.index.get(id).map(|&i| &self.artifacts[i])
     }

@@ -90,7 +90,7 @@ fn check_label(label: &str) -> Result<(), String> {
 }
 
 /// Checks a subject's `C`: RFC 5280 takes a two-letter ISO 3166 code,
-/// written as a PrintableString.
+/// written as a `PrintableString`.
 pub fn check_country(text: &str) -> Result<(), String> {
     let code = text.trim();
     if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -107,7 +107,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err("a validity must be longer than zero".into());
     }
-    if duration > Duration::from_secs(100 * 366 * 24 * 3600) {
+    if duration > Duration::from_hours(878_400) {
         return Err("a validity longer than 100 years is not supported".into());
     }
     Ok(duration)
@@ -132,15 +132,16 @@ impl ServiceCidrError {
 }
 
 /// The first Kubernetes minor whose API server allocates Service addresses
-/// with the IPAddress allocator alone (`MultiCIDRServiceAllocator` and
+/// with the `IPAddress` allocator alone (`MultiCIDRServiceAllocator` and
 /// `DisableAllocatorDualWrite` on by default), dropping the bitmap's limit of
 /// 20 host bits.
 const IPADDRESS_ALLOCATOR_MINOR: u32 = 34;
 
 /// The shortest prefix the API server of `minor` accepts for a service
 /// network: the bitmap allocator holds 20 host bits (`/12`, `/108`); the
-/// IPAddress allocator spans at most a `/64` of IPv6. An IPv4 range wider
+/// `IPAddress` allocator spans at most a `/64` of IPv6. An IPv4 range wider
 /// than `/12` is refused for every version, as kubeadm does.
+#[must_use]
 pub fn shortest_service_prefix(net: &ipnet::IpNet, minor: u32) -> u8 {
     match net {
         ipnet::IpNet::V4(_) => 12,
@@ -218,6 +219,7 @@ fn family(net: &ipnet::IpNet) -> &'static str {
 /// The first address of a service network, the one after the network
 /// address: the `kubernetes` Service's. An IPv4 network too small to have
 /// one that is not its broadcast address has none.
+#[must_use]
 pub fn first_service_address(net: &ipnet::IpNet) -> Option<IpAddr> {
     match net {
         ipnet::IpNet::V4(net) => {
@@ -299,7 +301,7 @@ mod tests {
 
     #[test]
     fn parses_durations_and_versions() {
-        assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(8760 * 3600)));
+        assert_eq!(parse_duration("8760h"), Ok(Duration::from_hours(8760)));
         assert!(parse_duration("forever").is_err());
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_version("1.31"), Ok((1, 31)));

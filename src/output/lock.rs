@@ -60,7 +60,7 @@ impl TreeLock {
         }
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
             .open(&path)
             .map_err(|source| OutputError::Io { action: "open the lock", path: path.clone(), source })?;
         Self::take(file, out, &path).map(Some)

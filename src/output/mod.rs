@@ -46,6 +46,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Outpu
 
 /// Reads a file only if it is a regular file: a symlink planted in the
 /// output tree is never followed.
+#[must_use]
 pub fn read_regular(path: &Path) -> Option<Vec<u8>> {
     let meta = fs::symlink_metadata(path).ok()?;
     if !meta.file_type().is_file() {
@@ -221,6 +222,7 @@ fn stage(
 
 /// A file's modification time in nanoseconds since the epoch, as the state
 /// records it.
+#[must_use]
 pub fn mtime_ns(meta: &fs::Metadata) -> i128 {
     i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }

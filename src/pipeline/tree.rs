@@ -45,6 +45,7 @@ impl Tree {
     }
 
     /// Whether this read holds the tree's lock.
+    #[must_use]
     pub fn is_locked(&self) -> bool {
         self.lock.is_some()
     }

@@ -424,6 +424,7 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// The name used in plans and reports.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rsa1024 => "rsa-1024",
@@ -437,6 +438,7 @@ impl KeyAlgorithm {
     }
 
     /// Whether this is an RSA key (the only kind that may encipher keys).
+    #[must_use]
     pub fn is_rsa(self) -> bool {
         matches!(self, Self::Rsa1024 | Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
     }

@@ -11,6 +11,7 @@ pub fn parse_unknown(message: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// The expected word closest to `word`, if it is close enough to be a typo.
+#[must_use]
 pub fn nearest(word: &str, expected: &[String]) -> Option<String> {
     expected
         .iter()

@@ -156,7 +156,7 @@ impl Templates {
             .filter(|text| !text.is_empty());
         if let Some(expression) = expression {
             let shown: String = expression.chars().take(80).collect();
-            kind.push_str(&format!(" in `{shown}`"));
+            kind = format!("{kind} in `{shown}`");
         }
         RenderError::Template { template, line: error.line(), kind }
     }

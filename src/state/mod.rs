@@ -45,9 +45,9 @@ pub struct ArtifactState {
 pub struct CertState {
     /// Hex serial.
     pub serial: String,
-    /// NotBefore, RFC 3339.
+    /// `NotBefore`, RFC 3339.
     pub not_before: String,
-    /// NotAfter, RFC 3339.
+    /// `NotAfter`, RFC 3339.
     pub not_after: String,
 }
 
@@ -109,6 +109,7 @@ impl State {
     }
 
     /// The state as compact JSON (it is read on every run), ending in a newline.
+    #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec(self).unwrap_or_default();
         bytes.push(b'\n');

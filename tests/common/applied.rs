@@ -2,7 +2,7 @@
 //! `certplan inspect`: the starting point of the tests that look at the files
 //! of a whole tree (`pki_structure`, `openssl_verify`, `tls_handshake`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -97,24 +97,25 @@ pub fn files_of_role(artifact: &Value, role: &str) -> Vec<String> {
 pub fn apply_source(source: &str) -> Applied {
     let dir = tempfile::TempDir::new().expect("create temp dir");
     let plan = write_plan(dir.path(), source);
-    apply_into(dir, plan)
+    apply_into(dir, &plan)
 }
 
 /// Applies an example plan from `plans/` (as written) into a fresh `<tmp>/out`.
 pub fn apply_example(name: &str) -> Applied {
     let dir = tempfile::TempDir::new().expect("create temp dir");
-    apply_into(dir, plan_path(name))
+    apply_into(dir, &plan_path(name))
 }
 
-fn apply_into(dir: tempfile::TempDir, plan: PathBuf) -> Applied {
+fn apply_into(dir: tempfile::TempDir, plan: &Path) -> Applied {
     let out = dir.path().join("out");
     let started = now_unix();
-    apply(&plan, &out);
-    let doc = inspect(&plan, &out);
+    apply(plan, &out);
+    let doc = inspect(plan, &out);
     Applied { _dir: dir, out, doc, started }
 }
 
 /// Seconds since the epoch, now.
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs())
+        .expect("a clock before 2262")
 }

@@ -41,7 +41,7 @@ pub struct CertInfo {
     pub serial: Vec<u8>,
     pub not_before: i64,
     pub not_after: i64,
-    /// The DER SubjectPublicKeyInfo.
+    /// The DER `SubjectPublicKeyInfo`.
     pub spki: Vec<u8>,
     pub key_kind: KeyKind,
 }
@@ -79,15 +79,15 @@ pub fn read_cert(path: &Path) -> CertInfo {
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("{} holds no PEM CERTIFICATE block", path.display()));
-    parse_cert_der(path, der)
+    parse_cert_der(path, &der)
 }
 
 /// Parses one DER certificate; `path` only names it in messages.
-pub fn parse_cert_der(path: &Path, der: Vec<u8>) -> CertInfo {
-    let (_, cert) = X509Certificate::from_der(&der)
+pub fn parse_cert_der(path: &Path, der: &[u8]) -> CertInfo {
+    let (_, cert) = X509Certificate::from_der(der)
         .unwrap_or_else(|e| panic!("{} is not a parseable X.509 certificate: {e}", path.display()));
     let strings = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue>| {
-        it.map(|a| a.as_str().map(str::to_string).unwrap_or_else(|_| "<not a string>".into())).collect::<Vec<_>>()
+        it.map(|a| a.as_str().map_or_else(|_| "<not a string>".into(), str::to_string)).collect::<Vec<_>>()
     };
     let cn = strings(&mut cert.subject().iter_common_name());
     let o = strings(&mut cert.subject().iter_organization());
@@ -136,7 +136,7 @@ pub fn parse_cert_der(path: &Path, der: Vec<u8>) -> CertInfo {
                     names.push(name.to_string());
                 }
             }
-            names.extend(e.other.iter().map(|o| o.to_id_string()));
+            names.extend(e.other.iter().map(x509_parser::asn1_rs::Oid::to_id_string));
             names
         });
     let mut ski = None;
@@ -145,7 +145,7 @@ pub fn parse_cert_der(path: &Path, der: Vec<u8>) -> CertInfo {
         match ext.parsed_extension() {
             ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
             ParsedExtension::AuthorityKeyIdentifier(a) => {
-                aki = Some(a.key_identifier.as_ref().map(|k| k.0.to_vec()).unwrap_or_default())
+                aki = Some(a.key_identifier.as_ref().map(|k| k.0.to_vec()).unwrap_or_default());
             }
             _ => {}
         }

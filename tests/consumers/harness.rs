@@ -43,7 +43,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
-        std::fs::metadata(candidate).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
 }
 
@@ -242,7 +242,7 @@ pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<
 /// the port in between).
 pub fn free_port(ip: &str) -> u16 {
     static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    let mut guard = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let handed = guard.get_or_insert_with(HashSet::new);
     for _ in 0..1000 {
         let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0 to find a port: {e}"));
@@ -380,18 +380,17 @@ impl Applied {
         let cert_rel =
             self.rel_files(id, "cert").into_iter().next().unwrap_or_else(|| panic!("{id} lists no cert file"));
         let cert = self.out.join(&cert_rel);
-        let key = match host_of_rel(&cert_rel) {
-            Some(host) => self.file(id, "key", Some(host)),
-            None => {
-                let dir = Path::new(&cert_rel).parent().expect("parent");
-                let key_rel = self
-                    .rel_files(id, "key")
-                    .into_iter()
-                    .find(|k| !k.starts_with("hosts/") && Path::new(k).starts_with(dir))
-                    .or_else(|| self.rel_files(id, "key").into_iter().next())
-                    .unwrap_or_else(|| panic!("{id} lists no key file"));
-                self.out.join(key_rel)
-            }
+        let key = if let Some(host) = host_of_rel(&cert_rel) {
+            self.file(id, "key", Some(host))
+        } else {
+            let dir = Path::new(&cert_rel).parent().expect("parent");
+            let key_rel = self
+                .rel_files(id, "key")
+                .into_iter()
+                .find(|k| !k.starts_with("hosts/") && Path::new(k).starts_with(dir))
+                .or_else(|| self.rel_files(id, "key").into_iter().next())
+                .unwrap_or_else(|| panic!("{id} lists no key file"));
+            self.out.join(key_rel)
         };
         (cert, key)
     }

@@ -396,7 +396,7 @@ fn check_private_key(path: &Path, text: &str, spec: &str, what: &str) {
     }
 }
 
-/// The SubjectPublicKeyInfo PEM of a certificate, a private key or a public
+/// The `SubjectPublicKeyInfo` PEM of a certificate, a private key or a public
 /// key, asked of openssl once per distinct file content.
 fn public_key_of(path: &Path, kind: &str, cache: &mut HashMap<Vec<u8>, String>) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));

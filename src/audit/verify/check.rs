@@ -33,11 +33,11 @@ pub enum Check {
     OutlivesCa,
     /// A private key that does not belong to its certificate or public key.
     KeyMismatch,
-    /// NotAfter is past.
+    /// `NotAfter` is past.
     Expired,
-    /// NotBefore is still to come.
+    /// `NotBefore` is still to come.
     NotYetValid,
-    /// NotAfter is within `--warn-within`.
+    /// `NotAfter` is within `--warn-within`.
     ExpiresSoon,
     /// A kubeconfig's server, CA or credential.
     Kubeconfig,

@@ -86,11 +86,11 @@ pub struct Expiry {
     pub path: Option<String>,
     /// The signing CA's id.
     pub issuer: String,
-    /// NotBefore, RFC 3339.
+    /// `NotBefore`, RFC 3339.
     pub not_before: Option<String>,
-    /// NotAfter, RFC 3339.
+    /// `NotAfter`, RFC 3339.
     pub not_after: Option<String>,
-    /// Seconds from `now` to NotAfter (negative once expired).
+    /// Seconds from `now` to `NotAfter` (negative once expired).
     pub residual_seconds: Option<i64>,
     /// `ok`, `expires-soon`, `expired`, `not-yet-valid`, `missing` or `unreadable`.
     pub status: &'static str,
@@ -98,6 +98,7 @@ pub struct Expiry {
 
 impl Expiry {
     /// The residual time as `kubeadm` shows it.
+    #[must_use]
     pub fn residual(&self) -> String {
         self.residual_seconds.map_or_else(|| "-".to_string(), |s| remaining(time::Duration::seconds(s)))
     }

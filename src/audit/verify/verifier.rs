@@ -159,23 +159,20 @@ impl Verifier<'_> {
                 self.fail(artifact, Some(&path), check, message);
             }
             let issuer_cert = if is_ca { Some(cert.clone()) } else { issuer_der.as_deref().and_then(x509::parse) };
-            match &issuer_cert {
-                Some(ca) => {
-                    if let Some(problem) = x509::chain(&cert, ca, &issuer) {
-                        self.fail(artifact, Some(&path), Check::Chain, problem);
-                    }
-                    let ca_end = ca.validity().not_after.to_datetime();
-                    if !is_ca && cert.validity().not_after.to_datetime() > ca_end {
-                        let message = format!("it is valid until after `{issuer}` expires ({})", rfc3339(ca_end));
-                        self.fail(artifact, Some(&path), Check::OutlivesCa, message);
-                    }
+            if let Some(ca) = &issuer_cert {
+                if let Some(problem) = x509::chain(&cert, ca, &issuer) {
+                    self.fail(artifact, Some(&path), Check::Chain, problem);
                 }
-                None => {
-                    let message = format!(
-                        "the certificate of its CA `{issuer}` is missing or unreadable, so its signature cannot be checked"
-                    );
-                    self.fail(artifact, Some(&path), Check::Chain, message);
+                let ca_end = ca.validity().not_after.to_datetime();
+                if !is_ca && cert.validity().not_after.to_datetime() > ca_end {
+                    let message = format!("it is valid until after `{issuer}` expires ({})", rfc3339(ca_end));
+                    self.fail(artifact, Some(&path), Check::OutlivesCa, message);
                 }
+            } else {
+                let message = format!(
+                    "the certificate of its CA `{issuer}` is missing or unreadable, so its signature cannot be checked"
+                );
+                self.fail(artifact, Some(&path), Check::Chain, message);
             }
             let status = self.validity(artifact, &path, &cert);
             if n == 0 {

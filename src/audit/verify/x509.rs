@@ -202,7 +202,7 @@ pub fn private_key_public_raw(pem: &[u8]) -> Option<Vec<u8>> {
     Some(pair.public_key_raw().to_vec())
 }
 
-/// The raw public key of a PEM `PUBLIC KEY` (PKIX SubjectPublicKeyInfo).
+/// The raw public key of a PEM `PUBLIC KEY` (PKIX `SubjectPublicKeyInfo`).
 pub fn public_key_raw(pem: &[u8]) -> Option<Vec<u8>> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
     if pem.label != "PUBLIC KEY" {

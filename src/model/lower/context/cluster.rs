@@ -61,7 +61,7 @@ pub(super) fn resolve_cluster(plan: &PlanFile, diagnostics: &mut Diagnostics) ->
     })
 }
 
-const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_hours(24);
 
 fn token_groups(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
     let Some(groups) = &plan.bootstrap.extra_groups else {

@@ -10,8 +10,8 @@ use crate::diag::{Diagnostic, Diagnostics, RuleId};
 use crate::model::{Subject, values};
 use crate::plan::{KeyAlgorithm, PlanFile};
 
-const DEFAULT_VALIDITY: Duration = Duration::from_secs(8760 * 3600);
-const DEFAULT_CA_VALIDITY: Duration = Duration::from_secs(87600 * 3600);
+const DEFAULT_VALIDITY: Duration = Duration::from_hours(8760);
+const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 
 pub(super) fn resolve_defaults(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Defaults {
     let section = &plan.defaults;

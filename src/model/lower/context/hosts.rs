@@ -47,21 +47,20 @@ pub(super) fn resolve_hosts(plan: &PlanFile, diagnostics: &mut Diagnostics) -> V
         } else {
             names.insert(key, host.name.span());
         }
-        let address = match host.address.get_ref().trim().parse::<IpAddr>() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                let (rule, label) = if host.address.get_ref().contains('/') {
-                    (RuleId::AddressCidr, "a host address is one IP, not a network")
-                } else {
-                    (RuleId::InvalidIp, "not an IP address")
-                };
-                diagnostics.push(
-                    Diagnostic::error(rule, format!("`{}` is not an IP address", host.address.get_ref()))
-                        .at(host.address.span())
-                        .label(label),
-                );
-                None
-            }
+        let address = if let Ok(ip) = host.address.get_ref().trim().parse::<IpAddr>() {
+            Some(ip)
+        } else {
+            let (rule, label) = if host.address.get_ref().contains('/') {
+                (RuleId::AddressCidr, "a host address is one IP, not a network")
+            } else {
+                (RuleId::InvalidIp, "not an IP address")
+            };
+            diagnostics.push(
+                Diagnostic::error(rule, format!("`{}` is not an IP address", host.address.get_ref()))
+                    .at(host.address.span())
+                    .label(label),
+            );
+            None
         };
         if let Some(ip) = address {
             if let Some(first) = addresses.get(&ip).cloned() {

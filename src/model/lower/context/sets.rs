@@ -36,7 +36,7 @@ pub(super) fn resolve_sets(
     CertSet::iter()
         .map(|set| {
             let section = set_section(plan, set);
-            let config = section.map(|s| s.get_ref());
+            let config = section.map(toml::Spanned::get_ref);
             let ca_choice = config.and_then(|c| c.ca.as_ref());
             let ca = if set.is_key_pair() {
                 if let Some(ca) = ca_choice {
