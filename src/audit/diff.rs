@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::fields::{FieldChange, field_changes};
+use crate::changes::fields::{FieldChange, field_changes};
 use crate::graph::{Consumers, Graph, NO_CONSUMERS};
 use crate::model::{Artifact, FileRole, Spec};
 

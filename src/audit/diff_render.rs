@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use codespan_reporting::term::termcolor::{Color, ColorSpec, WriteColor};
 
 use super::diff::{Changed, HostImpact, PlanDiff};
-use super::fields::describe;
+use crate::changes::fields::describe;
 
 /// Renders a diff as text.
 pub fn write_text(out: &mut dyn WriteColor, diff: &PlanDiff) -> io::Result<()> {

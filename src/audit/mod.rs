@@ -10,7 +10,6 @@
 pub mod diff;
 mod diff_render;
 pub mod export;
-pub mod fields;
 pub mod verify;
 
 pub use diff_render::{write_markdown as write_diff_markdown, write_text as write_diff_text};

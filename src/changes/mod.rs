@@ -4,6 +4,7 @@
 //! `apply` carries out exactly these.
 
 mod disk;
+pub mod fields;
 mod reason;
 #[cfg(test)]
 mod tests;

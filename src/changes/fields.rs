@@ -1,5 +1,7 @@
 //! Field-level differences between two artifact specs, read from their JSON
 //! form so that a field added to the model is compared without code here.
+//! The one differ of specs: `plan`'s reasons and `diff`'s field changes both
+//! say what changed with it, in the same words.
 //!
 //! Specs are flattened into leaves named by dotted paths (`sans.ip`,
 //! `subject.cn`, `vars.KUBE_APISERVER_TLS_ARGS.flags.tls-cert-file`): lists
@@ -137,6 +139,7 @@ pub fn label(field: &str) -> String {
         "subject.l" => "L".into(),
         "eku" => "EKUs".into(),
         "key" => "key algorithm".into(),
+        "template_override" => "template".into(),
         other => other.to_string(),
     }
 }
@@ -145,6 +148,9 @@ pub fn label(field: &str) -> String {
 /// plan writes them.
 #[must_use]
 pub fn show(field: &str, value: &Value) -> String {
+    if field == "template_override" {
+        return value.as_str().map_or_else(|| "embedded".to_string(), |stamp| format!("override {stamp}"));
+    }
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "none".into(),
