@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use rayon::prelude::*;
 
 use crate::state::{FileState, State};
 
-/// What a recorded file looks like now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a recorded file looks like now; a saved plan records the statuses
+/// that are not [`FileStatus::Intact`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     /// As written.
     Intact,

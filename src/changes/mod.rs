@@ -13,7 +13,7 @@ pub use disk::{Disk, FileStatus, TreeView, file_facts, sha256_hex};
 
 use std::collections::{BTreeSet, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::durations::{length, remaining};
@@ -22,7 +22,7 @@ use crate::model::{ArtifactId, FileRole, Model, Spec};
 use crate::state::{ArtifactState, State};
 
 /// What happens to an artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// New: generate and write it.
@@ -62,8 +62,9 @@ impl Action {
     }
 }
 
-/// The work for one artifact.
-#[derive(Debug, Clone, Serialize)]
+/// The work for one artifact; read back from a saved plan
+/// (`pipeline::saved`), which holds the changes `plan --save` decided.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     /// The artifact.
     pub id: ArtifactId,

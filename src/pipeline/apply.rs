@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Compiled;
 use super::material;
+use super::saved::{SavedPlan, Stale};
 use super::tree::Tree;
 use rayon::prelude::*;
 
@@ -39,6 +40,10 @@ pub enum ApplyError {
     /// Writing failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A saved plan that no longer holds: the templates, the tree or the
+    /// changes decided moved since it was saved.
+    #[error(transparent)]
+    Stale(#[from] Stale),
 }
 
 /// What an apply did.
@@ -64,17 +69,51 @@ pub fn apply(
     options: &Options,
     templates: &Templates,
 ) -> Result<ApplyReport, ApplyError> {
+    carry_out(compiled, out, tree, options, templates, |_, _| Ok(()))
+}
+
+/// Applies a plan saved by `plan --save` to the tree it names, `compiled`
+/// from its plan (whose text [`SavedPlan::check_plan`] found unchanged)
+/// with its `--rotate` ids. Refuses, writing nothing, when the override
+/// templates, the tree read under its lock, or the changes decided again
+/// are not those saved; otherwise carries out exactly those changes.
+pub fn apply_saved(
+    compiled: &Compiled,
+    saved: &SavedPlan,
+    tree: Option<Tree>,
+    options: &Options,
+    templates: &Templates,
+) -> Result<ApplyReport, ApplyError> {
+    saved.check_templates(templates)?;
+    carry_out(compiled, &saved.out, tree, options, templates, |tree, changes| {
+        saved.check_tree(tree)?;
+        saved.check_changes(changes)
+    })
+}
+
+/// Locks and reads the tree unless `tree` holds it, decides, lets `check`
+/// refuse what was decided (before anything is written), then gathers,
+/// issues, renders, writes and records.
+fn carry_out(
+    compiled: &Compiled,
+    out: &Path,
+    tree: Option<Tree>,
+    options: &Options,
+    templates: &Templates,
+    check: impl FnOnce(&Tree, &[Change]) -> Result<(), Stale>,
+) -> Result<ApplyReport, ApplyError> {
     let tree = match tree.filter(Tree::is_locked) {
         Some(tree) => tree,
         None => Tree::lock(out)?,
     };
-    // `_lock` holds the tree until the state is written.
-    let Tree { mut state, disk, lock: _lock } = tree;
     let model = &compiled.model;
-    let changes = changes::decide(model, &compiled.graph, &state, &disk, options)?;
+    let changes = changes::decide(model, &compiled.graph, &tree.state, &tree.disk, options)?;
+    check(&tree, &changes)?;
     if changes.is_empty() {
         return Ok(ApplyReport { changes });
     }
+    // `_lock` holds the tree until the state is written.
+    let Tree { mut state, disk, lock: _lock } = tree;
     let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
     let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
     let files = render_writes(model, &changes, &materials, templates)?;

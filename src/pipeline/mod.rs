@@ -1,12 +1,16 @@
 //! The pipeline, end to end: [`compile`] runs parse → lower → check → graph
 //! without touching the disk; [`apply`] decides the changes against the
-//! output tree, issues, renders and writes exactly those.
+//! output tree, issues, renders and writes exactly those. A plan saved by
+//! `plan --save` ([`SavedPlan`]) is carried out by [`apply_saved`], which
+//! refuses when anything moved since.
 
 mod apply;
 mod material;
+pub mod saved;
 mod tree;
 
-pub use apply::{ApplyError, ApplyReport, apply, clock, plan_changes};
+pub use apply::{ApplyError, ApplyReport, apply, apply_saved, clock, plan_changes};
+pub use saved::SavedPlan;
 pub use tree::Tree;
 
 use crate::diag::{Diagnostic, Diagnostics, RuleId};

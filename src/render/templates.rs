@@ -131,6 +131,13 @@ impl Templates {
         self.digests.get(name).cloned()
     }
 
+    /// `NAME sha256:HEX` of every overridden template, by name: what a saved
+    /// plan records and compares.
+    #[must_use]
+    pub fn override_digests(&self) -> Vec<String> {
+        self.digests.values().cloned().collect()
+    }
+
     /// Renders a template.
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<Zeroizing<String>, RenderError> {
         let template = self.env.get_template(name).map_err(|e| self.describe(name, &e))?;
