@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::audit::verify::VerifyError;
 use crate::init::InitError;
 use crate::pipeline::ApplyError;
+use crate::pipeline::saved::{SavedPlanError, Stale};
 use crate::render::RenderError;
 
 /// Why a command failed. Printed as `error: {self}` on stderr, except the
@@ -40,6 +41,33 @@ pub enum Error {
         /// How many arguments it got.
         got: usize,
     },
+    /// `apply` got a plan file but no `--out`; only a saved plan names its
+    /// own output directory.
+    #[error("`certplan apply PLAN` needs `--out DIR` (only a plan saved by `plan --save` names its own)")]
+    NoOut,
+    /// `apply` got JSON that is not a saved plan it can read.
+    #[error("cannot read the saved plan `{}`: {source}", path.display())]
+    ReadSavedPlan {
+        /// The file, as given.
+        path: PathBuf,
+        /// Why.
+        source: SavedPlanError,
+    },
+    /// `apply SAVED` got `--out`, `--templates` or `--rotate` other than
+    /// those the plan was saved with.
+    #[error("the saved plan was made {saved}, not with `{given}`: apply it as it was saved, or save it again")]
+    NotAsSaved {
+        /// What it was made with, in words: with the flag and its value, or
+        /// without the flag.
+        saved: String,
+        /// What was given, as flags.
+        given: String,
+    },
+    /// The plan a saved plan names changed since it was saved, or another
+    /// certplan saved it; refusals found under the tree's lock are
+    /// [`Error::Apply`].
+    #[error(transparent)]
+    Stale(Stale),
     /// `--now` or `SOURCE_DATE_EPOCH` is not a time.
     #[error("{0}")]
     Clock(String),
@@ -128,6 +156,11 @@ mod tests {
         assert_eq!(
             Error::Exists { path: "plan.toml".into() }.to_string(),
             "`plan.toml` exists; pass --force to replace it"
+        );
+        let elsewhere = Error::NotAsSaved { saved: "with `--out out`".into(), given: "--out other".into() };
+        assert_eq!(
+            elsewhere.to_string(),
+            "the saved plan was made with `--out out`, not with `--out other`: apply it as it was saved, or save it again"
         );
     }
 

@@ -38,12 +38,11 @@ pub fn compile_plan_at(path: &Path, now: Option<&str>) -> Result<(Compiled, Offs
     Ok((compiled, clock(now)?))
 }
 
-/// Reads the plan at `path`, then compiles it (printing its diagnostics)
-/// while `beside` runs on another core: `plan` and `apply` read the output
-/// tree meanwhile. `beside` runs to the end even when the plan has errors.
-pub fn compile_plan_beside<T: Send>(path: &Path, beside: impl FnOnce() -> T + Send) -> Result<(Compiled, T), Error> {
-    let loaded = read_plan(path)?;
-    let (compiled, other) = rayon::join(|| compile_and_report(&loaded), beside);
+/// Compiles a plan read with [`read_plan`] (printing its diagnostics) while
+/// `beside` runs on another core: `plan` and `apply` read the output tree
+/// meanwhile. `beside` runs to the end even when the plan has errors.
+pub fn compile_beside<T: Send>(loaded: &Loaded, beside: impl FnOnce() -> T + Send) -> Result<(Compiled, T), Error> {
+    let (compiled, other) = rayon::join(|| compile_and_report(loaded), beside);
     Ok((compiled?, other))
 }
 
@@ -67,11 +66,15 @@ pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, Error> {
     crate::pipeline::clock(now).map_err(Error::Clock)
 }
 
-/// The templates to render with: `--templates`, else the plan's `templates`
-/// (relative to the plan file), else the embedded ones.
-pub fn templates(tree: &super::TreeArgs, model: &crate::model::Model) -> Result<crate::render::Templates, Error> {
-    let from_plan = || Some(tree.plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
-    let templates = match tree.templates.clone().or_else(from_plan) {
+/// The templates to render with: `dir` (`--templates`), else the plan's
+/// `templates` (relative to the plan file at `plan`), else the embedded ones.
+pub fn templates(
+    plan: &Path,
+    dir: Option<&Path>,
+    model: &crate::model::Model,
+) -> Result<crate::render::Templates, Error> {
+    let from_plan = || Some(plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
+    let templates = match dir.map(Path::to_path_buf).or_else(from_plan) {
         Some(dir) => crate::render::Templates::with_overrides(&dir),
         None => crate::render::Templates::embedded(),
     };

@@ -74,12 +74,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show what `apply` would do to the output tree, and why.
     #[command(
-        after_help = "Examples:\n  certplan plan plans/classic.toml --out out\n  certplan plan plan.toml --out out --detailed-exitcode  # 0 nothing to do, 2 changes pending"
+        after_help = "Examples:\n  certplan plan plans/classic.toml --out out\n  certplan plan plan.toml --out out --detailed-exitcode  # 0 nothing to do, 2 changes pending\n  certplan plan plan.toml --out out --save reviewed.json  # then `certplan apply reviewed.json`"
     )]
     Plan(plan::PlanArgs),
-    /// Compile a plan and write the output tree, changing only what is needed.
+    /// Compile a plan and write the output tree, changing only what is needed; or carry out a saved plan.
     #[command(
-        after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  rsync -a out/hosts/node1/ node1:/"
+        after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  certplan apply reviewed.json  # a plan saved by `certplan plan ... --save reviewed.json`\n  rsync -a out/hosts/node1/ node1:/"
     )]
     Apply(apply::ApplyArgs),
     /// List every artifact of a plan, with what is on disk when `--out` is given.
@@ -131,7 +131,7 @@ pub enum Format {
     Json,
 }
 
-/// Arguments every command that writes or reads a tree shares.
+/// The plan and the output tree `plan` decides for.
 #[derive(Debug, clap::Args)]
 pub struct TreeArgs {
     /// The plan file.
@@ -139,6 +139,15 @@ pub struct TreeArgs {
     /// The output directory.
     #[arg(long, short)]
     pub out: PathBuf,
+    /// Clock, rotations and templates.
+    #[command(flatten)]
+    pub decide: DecideArgs,
+}
+
+/// How `plan` and `apply` decide: the options they share besides the plan
+/// and the output directory.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
     /// Fix the clock (RFC 3339), for reproducible decisions; `SOURCE_DATE_EPOCH` works too.
     #[arg(long)]
     pub now: Option<String>,

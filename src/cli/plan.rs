@@ -1,8 +1,11 @@
-//! `certplan plan PLAN --out DIR`: what `apply` would do, and why.
+//! `certplan plan PLAN --out DIR`: what `apply` would do, and why; with
+//! `--save FILE`, also written to FILE for `apply FILE` to carry out.
 
-use super::{Error, Format, Outcome, TreeArgs, load};
+use std::path::{Path, PathBuf};
+
+use super::{DecideArgs, Error, Format, Outcome, TreeArgs, load};
 use crate::changes::{Change, Options};
-use crate::pipeline::{Tree, plan_changes};
+use crate::pipeline::{SavedPlan, Tree, plan_changes};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -16,32 +19,56 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also write the decided changes to FILE, with digests of the plan and the tree, for
+    /// `certplan apply FILE` to carry out exactly those (or refuse if anything moved).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 /// The decision options from common arguments.
-pub fn options(tree: &TreeArgs) -> Result<Options, Error> {
-    Ok(Options { now: load::clock(tree.now.as_deref())?, rotate: tree.rotate.clone() })
+pub fn options(decide: &DecideArgs) -> Result<Options, Error> {
+    Ok(Options { now: load::clock(decide.now.as_deref())?, rotate: decide.rotate.clone() })
 }
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
+    let TreeArgs { plan, out, decide } = &args.tree;
+    let loaded = load::read_plan(plan)?;
     // The tree is read while the plan compiles.
-    let (mut compiled, tree) = load::compile_plan_beside(&args.tree.plan, || Tree::read(&args.tree.out))?;
-    let templates = load::templates(&args.tree, &compiled.model)?;
+    let (mut compiled, tree) = load::compile_beside(&loaded, || Tree::read(out))?;
+    let templates = load::templates(plan, decide.templates.as_deref(), &compiled.model)?;
     compiled.use_templates(&templates);
-    let options = options(&args.tree)?;
+    let options = options(decide)?;
     let tree = tree.map_err(Error::Tree)?;
     let changes = plan_changes(&compiled, &tree, &options).map_err(Error::Apply);
     load::release(compiled);
     let changes = changes?;
+    if let Some(file) = &args.save {
+        let saved = SavedPlan::new(plan, &loaded.source, out, &tree, &options, &changes)
+            .with_templates(decide.templates.as_deref(), &templates);
+        save(file, &saved)?;
+    }
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({ "changes": changes });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
-        Format::Text => print_changes(&changes, false),
+        Format::Text => {
+            print_changes(&changes, false);
+            if let Some(file) = &args.save {
+                let file = file.display();
+                outln!("Saved to `{file}`: `certplan apply {file}` makes exactly these changes.");
+            }
+        }
     }
     Ok(if args.detailed_exitcode && !changes.is_empty() { Outcome::ChangesPending } else { Outcome::Success })
+}
+
+/// Writes a saved plan to `file`.
+fn save(file: &Path, saved: &SavedPlan) -> Result<(), Error> {
+    let failed = |source: std::io::Error| Error::WriteFile { path: file.to_path_buf(), source };
+    let json = saved.to_json().map_err(|e| failed(e.into()))?;
+    std::fs::write(file, json).map_err(failed)
 }
 
 /// Prints changes as lines `ACTION ID: REASON`, with a summary.
