@@ -30,4 +30,5 @@ mod openssl_verify;
 mod pki_structure;
 mod regressions;
 mod safety;
+mod saved_plans;
 mod tls_handshake;
