@@ -69,7 +69,7 @@ pub fn apply(
     options: &Options,
     templates: &Templates,
 ) -> Result<ApplyReport, ApplyError> {
-    carry_out(compiled, out, tree, options, templates, |_, _| Ok(()))
+    carry_out(compiled, out, tree, options, templates, None)
 }
 
 /// Applies a plan saved by `plan --save` to the tree it names, `compiled`
@@ -85,30 +85,35 @@ pub fn apply_saved(
     templates: &Templates,
 ) -> Result<ApplyReport, ApplyError> {
     saved.check_templates(templates)?;
-    carry_out(compiled, &saved.out, tree, options, templates, |tree, changes| {
-        saved.check_tree(tree)?;
-        saved.check_changes(changes)
-    })
+    carry_out(compiled, &saved.out, tree, options, templates, Some(saved))
 }
 
-/// Locks and reads the tree unless `tree` holds it, decides, lets `check`
-/// refuse what was decided (before anything is written), then gathers,
-/// issues, renders, writes and records.
+/// Locks and reads the tree unless `tree` holds it, and decides; with a
+/// `saved` plan, refuses a tree or changes that are not the saved ones
+/// before anything is written. Then gathers, issues, renders, writes and
+/// records.
 fn carry_out(
     compiled: &Compiled,
     out: &Path,
     tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
-    check: impl FnOnce(&Tree, &[Change]) -> Result<(), Stale>,
+    saved: Option<&SavedPlan>,
 ) -> Result<ApplyReport, ApplyError> {
     let tree = match tree.filter(Tree::is_locked) {
         Some(tree) => tree,
         None => Tree::lock(out)?,
     };
+    // The tree first: a file that moved is named as such, even where
+    // deciding would stop at it (a CA key gone).
+    if let Some(saved) = saved {
+        saved.check_tree(&tree)?;
+    }
     let model = &compiled.model;
     let changes = changes::decide(model, &compiled.graph, &tree.state, &tree.disk, options)?;
-    check(&tree, &changes)?;
+    if let Some(saved) = saved {
+        saved.check_changes(&changes)?;
+    }
     if changes.is_empty() {
         return Ok(ApplyReport { changes });
     }
