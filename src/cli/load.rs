@@ -70,8 +70,18 @@ pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, Error> {
 /// The templates to render with: `--templates`, else the plan's `templates`
 /// (relative to the plan file), else the embedded ones.
 pub fn templates(tree: &super::TreeArgs, model: &crate::model::Model) -> Result<crate::render::Templates, Error> {
-    let from_plan = || Some(tree.plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
-    let templates = match tree.templates.clone().or_else(from_plan) {
+    templates_of(&tree.plan, tree.templates.as_deref(), model)
+}
+
+/// The templates of the plan at `plan`: `dir`, else the plan's `templates`
+/// (relative to the plan file), else the embedded ones.
+pub fn templates_of(
+    plan: &Path,
+    dir: Option<&Path>,
+    model: &crate::model::Model,
+) -> Result<crate::render::Templates, Error> {
+    let from_plan = || Some(plan.parent().unwrap_or(Path::new("")).join(model.templates.as_ref()?));
+    let templates = match dir.map(Path::to_path_buf).or_else(from_plan) {
         Some(dir) => crate::render::Templates::with_overrides(&dir),
         None => crate::render::Templates::embedded(),
     };
