@@ -3,7 +3,8 @@
 //! driver), `inspect` (discovery hashes, consumers, tables), `graph` (DOT,
 //! Mermaid, JSON) and `verify` (a clean tree, then one test per kind of
 //! damage: a deleted file, swapped certificates, a certificate from another
-//! CA, expiry, a key that does not match, modes).
+//! CA, expiry, a key that does not match, modes). Monitoring (`verify
+//! --format prometheus`, `--warn-within`, `--host`) is `monitoring.rs`.
 //!
 //! ECDSA plans and a fixed clock keep the trees fast and the output stable.
 
@@ -602,10 +603,12 @@ fn verify_catches_expiry_with_a_fixed_clock() {
 }
 
 #[test]
-fn verify_warns_within_a_window_and_still_succeeds() {
+fn verify_warns_within_a_window_and_exits_1() {
     let tree = Tree::new("minimal");
     let (output, doc) = tree.verify(&["--now", "2026-12-15T00:00:00Z", "--warn-within", "30d"]);
-    assert_eq!(output.status.code(), Some(0), "{:#}", doc["findings"]);
+    assert_eq!(output.status.code(), Some(1), "{:#}", doc["findings"]);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["summary"]["failures"], 0, "{:#}", doc["findings"]);
     assert!(doc["summary"]["warnings"].as_u64().expect("warnings") > 0);
     let soon = findings(&doc, "cert/apiserver", "expires-soon");
     assert!(soon.iter().all(|f| f["severity"] == "warning") && !soon.is_empty(), "{:#}", doc["findings"]);

@@ -26,6 +26,7 @@ mod golden;
 mod incremental;
 mod independent_checkers;
 mod kubectl_client;
+mod monitoring;
 mod openssl_verify;
 mod pki_structure;
 mod regressions;

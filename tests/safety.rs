@@ -1183,6 +1183,8 @@ fn exercise(base: &Path, plan_name: &str, ca_id: &str, ca_line: (&str, &str)) ->
         vec!["inspect", plan_s, "--out", out_s, "--format", "json", "--verbose"],
         vec!["verify", plan_s, "--out", out_s],
         vec!["verify", plan_s, "--out", out_s, "--format", "json"],
+        vec!["verify", plan_s, "--out", out_s, "--format", "prometheus"],
+        vec!["inspect", plan_s, "--out", out_s, "--format", "prometheus"],
         vec!["graph", plan_s],
         vec!["diff", plan_s, changed_s],
         // Failing runs: a CA change without --rotate, a plan with errors.
@@ -1234,9 +1236,10 @@ fn exercise(base: &Path, plan_name: &str, ca_id: &str, ca_line: (&str, &str)) ->
 
 /// No command's output, and no state file, holds a private key, the base64
 /// of one, or a token secret: check, plan (text, JSON, detailed exit code),
-/// apply (first, again, renewing, rotating, verbose), inspect (text, JSON),
-/// verify, graph, diff, and failing runs (a CA changed without --rotate, a
-/// lost CA key, a broken plan, an unknown --rotate id).
+/// apply (first, again, renewing, rotating, verbose), inspect (text, JSON,
+/// metrics), verify (text, JSON, metrics), graph, diff, and failing runs (a
+/// CA changed without --rotate, a lost CA key, a broken plan, an unknown
+/// --rotate id).
 #[test]
 fn no_command_output_and_no_state_file_holds_a_secret() {
     let base = tempfile::tempdir().expect("tempdir");

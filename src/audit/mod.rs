@@ -1,7 +1,9 @@
 //! The auditor's commands, on top of the pipeline: the semantic [`diff`] of
 //! two plans, the artifact graph [`export`] (DOT, Mermaid, JSON) and the
-//! [`verify`] of an output tree against its plan. Everything here reads the
-//! compiled model; only `verify` reads files, and nothing here writes any.
+//! [`verify`] of an output tree (or of one host's installed files) against
+//! its plan, with its [`prometheus`] metrics. Everything here reads the
+//! compiled model; only `verify` and the metrics read files, and nothing
+//! here writes any.
 //!
 //! "Which component on which host reads this file", which all of them need,
 //! is the graph's answer (`Graph::consumers`). The `inspect` report builds
@@ -10,6 +12,7 @@
 pub mod diff;
 mod diff_render;
 pub mod export;
+pub mod prometheus;
 pub mod verify;
 
 pub use diff_render::{write_markdown as write_diff_markdown, write_text as write_diff_text};
@@ -17,7 +20,8 @@ pub use verify::write_verify_text;
 
 use sha2::{Digest, Sha256};
 
-/// The format of a report for people or programs.
+/// The format of a report for people or programs (`diff`'s; `inspect` has
+/// these and its metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// For people, coloured on a terminal.

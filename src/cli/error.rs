@@ -91,6 +91,17 @@ pub enum Error {
     /// `verify` found failures; its report is printed already.
     #[error("the output tree does not match its plan")]
     Findings,
+    /// `verify --warn-within` found certificates that expire within the
+    /// window, and nothing else; its report is printed already.
+    #[error("certificates expire within `--warn-within`")]
+    ExpiresSoon,
+    /// `verify` was given neither an output tree nor a host's files; the
+    /// argument parser refuses that first.
+    #[error("`certplan verify` checks an output tree (`--out DIR`) or one host's files (`--host NAME --root DIR`)")]
+    VerifyWhat,
+    /// `inspect --format prometheus` without `--out`: metrics are about files.
+    #[error("`--format prometheus` reports on the files of an output tree: name it with `--out`")]
+    MetricsNeedTree,
     /// `init` cannot make a starter plan of its arguments.
     #[error(transparent)]
     Init(InitError),
@@ -124,7 +135,7 @@ impl Error {
     /// verify report), so nothing more is said.
     #[must_use]
     pub fn is_reported(&self) -> bool {
-        matches!(self, Self::Diagnostics | Self::Findings)
+        matches!(self, Self::Diagnostics | Self::Findings | Self::ExpiresSoon)
     }
 
     /// The error of writing what a command prints, if any: a closed pipe
@@ -173,7 +184,7 @@ mod tests {
 
     #[test]
     fn only_what_a_command_printed_already_is_not_printed_again() {
-        assert!(Error::Diagnostics.is_reported() && Error::Findings.is_reported());
+        assert!(Error::Diagnostics.is_reported() && Error::Findings.is_reported() && Error::ExpiresSoon.is_reported());
         assert!(!Error::Clock("`--now x` is not an RFC 3339 time".into()).is_reported());
     }
 }

@@ -3,13 +3,16 @@
 //! automation relies on. With `--out`, what is on disk: real validity,
 //! residual time, CA discovery hashes, files and the components that read them.
 //! `--show-secrets` adds the bootstrap tokens read from the tree — the only
-//! way certplan ever prints a secret.
+//! way certplan ever prints a secret. `--format prometheus` prints the
+//! metrics `verify` does, and exits 0 whatever they say.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Error, Outcome, load};
 use crate::audit::Format;
+use crate::audit::prometheus::write_prometheus;
+use crate::audit::verify::{Options, Source, verify};
 use crate::inspect::{report, write_markdown as write_inspect_markdown, write_text as write_inspect_text};
 use crate::issue::{Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{FileRole, Model, Spec};
@@ -22,9 +25,10 @@ pub struct InspectArgs {
     /// The output directory, to read real validity, discovery hashes and file hashes.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// A table for people, the JSON contract, or Markdown tables.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// A table for people, the JSON contract, Markdown tables, or metrics
+    /// for the node exporter's textfile collector (with `--out`).
+    #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+    pub format: InspectFormat,
     /// Fix the clock (RFC 3339) for validity the plan implies and residual time.
     #[arg(long)]
     pub now: Option<String>,
@@ -32,6 +36,20 @@ pub struct InspectArgs {
     /// credentials: never paste this output anywhere shared.
     #[arg(long, requires = "out")]
     pub show_secrets: bool,
+}
+
+/// Formats of the inspect report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectFormat {
+    /// For people, coloured on a terminal.
+    Text,
+    /// For programs.
+    Json,
+    /// For pull requests and wikis.
+    Markdown,
+    /// For Prometheus, through the node exporter's textfile collector: the
+    /// metrics of `verify --format prometheus`.
+    Prometheus,
 }
 
 /// A token read from the output tree, for `--show-secrets`.
@@ -76,6 +94,12 @@ fn write_secrets_text(out: &mut impl Write, secrets: &[ShownSecret]) -> std::io:
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
+    let format = match args.format {
+        InspectFormat::Text => Format::Text,
+        InspectFormat::Json => Format::Json,
+        InspectFormat::Markdown => Format::Markdown,
+        InspectFormat::Prometheus => return metrics(args),
+    };
     let (compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
     let doc = report(&compiled.model, &compiled.graph, args.out.as_deref(), now);
     let on_disk = args.out.is_some();
@@ -84,7 +108,7 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
         Some(out) if args.show_secrets => Some(read_secrets(&compiled.model, out)),
         _ => None,
     };
-    let written = match args.format {
+    let written = match format {
         Format::Json => {
             let mut value = serde_json::to_value(&doc).unwrap_or_default();
             if let (Some(secrets), Some(object)) = (&secrets, value.as_object_mut()) {
@@ -95,7 +119,7 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
                 .and_then(|()| writeln!(stdout))
         }
         Format::Text | Format::Markdown => {
-            let table = if args.format == Format::Text {
+            let table = if format == Format::Text {
                 write_inspect_text(&mut stdout, &doc, on_disk)
             } else {
                 write_inspect_markdown(&mut stdout, &doc, on_disk)
@@ -104,5 +128,17 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
         }
     };
     Error::written("report", written)?;
+    Ok(Outcome::Success)
+}
+
+/// `inspect --format prometheus`: the metrics `verify` prints, whatever
+/// they say (`verify` exits 1 when a check fails).
+fn metrics(args: &InspectArgs) -> Result<Outcome, Error> {
+    let out = args.out.as_deref().ok_or(Error::MetricsNeedTree)?;
+    let (mut compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
+    let options = Options { now, warn_within: None };
+    let report = verify(&compiled.model, Source::Tree(out), &options).map_err(Error::Verify)?;
+    let tree = super::verify::tree_facts(&mut compiled, &args.plan, out, now)?;
+    Error::written("report", write_prometheus(&mut std::io::stdout().lock(), &report.cert_files, Some(&tree)))?;
     Ok(Outcome::Success)
 }

@@ -57,7 +57,8 @@ kubeconfigs, token files, RBAC manifests and flag files, changing only what the 
 
 Exit codes:
   0  success; `plan --detailed-exitcode`: nothing to do; `diff`: the two plans give the same PKI
-  1  an error in the plan or a failed command; `diff`: the plans differ
+  1  an error in the plan or a failed command; `diff`: the plans differ; `verify`: a check failed,
+     or a certificate expires within `--warn-within`
   2  `plan --detailed-exitcode`: changes pending; `diff`: trouble (a plan does not compile)
 
 Environment:
@@ -97,9 +98,9 @@ pub enum Command {
         after_help = "Examples:\n  certplan graph plans/classic.toml | dot -Tsvg > pki.svg\n  certplan graph plans/classic.toml --format mermaid"
     )]
     Graph(graph::GraphArgs),
-    /// Check an output tree against its plan: files, modes, chains, identities, keys and expiry.
+    /// Check an output tree, or a host's installed files, against the plan: files, modes, chains, keys and expiry.
     #[command(
-        after_help = "Examples:\n  certplan verify plans/classic.toml --out out\n  certplan verify plans/classic.toml --out out --warn-within 30d --format json"
+        after_help = "Examples:\n  certplan verify plans/classic.toml --out out\n  certplan verify plans/classic.toml --out out --warn-within 30d --format json\n  certplan verify plan.toml --host \"$(hostname)\" --root / --format prometheus  # on a node"
     )]
     Verify(verify::VerifyArgs),
     /// Write a commented starter plan that passes `check` as written.

@@ -1,12 +1,19 @@
 //! `certplan verify PLAN --out DIR`: check an output tree against its plan
-//! (files, modes, chains, identities, keys, expiry). Exit 1 on any failure.
+//! (files, modes, chains, identities, keys, expiry). With
+//! `--host NAME --root DIR` instead of `--out`: the same checks on the files
+//! one host has installed. Exit 1 on any failure, or with `--warn-within`
+//! when a certificate expires within it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
 
 use super::color::{self, ColorWhen};
 use super::{Error, Outcome, load};
-use crate::audit::verify::{Options, verify};
+use crate::audit::prometheus::{TreeFacts, write_prometheus};
+use crate::audit::verify::{Options, Source, VerifyReport, verify};
+use crate::pipeline::{Compiled, Tree};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -14,15 +21,24 @@ pub struct VerifyArgs {
     /// The plan file.
     pub plan: PathBuf,
     /// The output directory to check.
-    #[arg(long, short)]
-    pub out: PathBuf,
-    /// Warn about certificates that expire within this long (`30d`, `720h`).
+    #[arg(long, short, required_unless_present = "host", conflicts_with = "host")]
+    pub out: Option<PathBuf>,
+    /// Check the files the plan places on this host, as installed under
+    /// `--root`, instead of an output directory.
+    #[arg(long, value_name = "NAME", requires = "root")]
+    pub host: Option<String>,
+    /// The directory the host's files are under: `/` on the host itself.
+    #[arg(long, value_name = "DIR", requires = "host")]
+    pub root: Option<PathBuf>,
+    /// Fail when a certificate expires within this long (`30d`, `720h`),
+    /// naming it, its host, its file and the date.
     #[arg(long, value_name = "DURATION")]
     pub warn_within: Option<String>,
     /// Fix the clock (RFC 3339); `SOURCE_DATE_EPOCH` works too.
     #[arg(long)]
     pub now: Option<String>,
-    /// A table for people or the JSON report.
+    /// A table for people, the JSON report, or metrics for the node exporter's
+    /// textfile collector.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
     pub format: VerifyFormat,
     /// Colour the text: on a terminal unless `NO_COLOR` is set (auto), always or never.
@@ -37,17 +53,32 @@ pub enum VerifyFormat {
     Text,
     /// For programs.
     Json,
+    /// For Prometheus, through the node exporter's textfile collector.
+    Prometheus,
+}
+
+impl VerifyArgs {
+    /// What to verify: the argument parser asks for `--out`, or for
+    /// `--host` and `--root` together.
+    fn source(&self) -> Result<Source<'_>, Error> {
+        match (&self.out, &self.host, &self.root) {
+            (Some(out), None, None) => Ok(Source::Tree(out)),
+            (None, Some(name), Some(root)) => Ok(Source::Host { name, root }),
+            _ => Err(Error::VerifyWhat),
+        }
+    }
 }
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
-    let (compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
+    let (mut compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
     let warn_within = match args.warn_within.as_deref().map(humantime::parse_duration) {
         None => None,
         Some(Ok(window)) => Some(time::Duration::try_from(window).unwrap_or(time::Duration::MAX)),
         Some(Err(error)) => return Err(Error::WarnWithin(error)),
     };
-    let report = verify(&compiled.model, &args.out, &Options { now, warn_within }).map_err(Error::Verify)?;
+    let source = args.source()?;
+    let report = verify(&compiled.model, source, &Options { now, warn_within }).map_err(Error::Verify)?;
     let written = match args.format {
         VerifyFormat::Json => {
             let mut stdout = std::io::stdout().lock();
@@ -56,7 +87,41 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
                 .and_then(|()| writeln!(stdout))
         }
         VerifyFormat::Text => crate::audit::write_verify_text(&mut color::stdout(), &report),
+        VerifyFormat::Prometheus => {
+            let tree = match source {
+                Source::Tree(out) => Some(tree_facts(&mut compiled, &args.plan, out, now)?),
+                // A host has no output tree to have applied or to change.
+                Source::Host { .. } => None,
+            };
+            write_prometheus(&mut std::io::stdout().lock(), &report.cert_files, tree.as_ref())
+        }
     };
     Error::written("report", written)?;
-    if report.ok { Ok(Outcome::Success) } else { Err(Error::Findings) }
+    verdict(&report)
+}
+
+/// The outcome of a printed report: success, or the failure it shows.
+fn verdict(report: &VerifyReport) -> Result<Outcome, Error> {
+    match (report.ok, report.summary.failures) {
+        (true, _) => Ok(Outcome::Success),
+        (false, 0) => Err(Error::ExpiresSoon),
+        (false, _) => Err(Error::Findings),
+    }
+}
+
+/// What the metrics say about the output tree at `out`: when it was
+/// applied, and how many changes `plan` would make at `now` with the
+/// plan's templates (a tree applied with `--templates` is compared with
+/// the plan's own).
+pub(super) fn tree_facts(
+    compiled: &mut Compiled,
+    plan: &Path,
+    out: &Path,
+    now: OffsetDateTime,
+) -> Result<TreeFacts, Error> {
+    let templates = load::templates(plan, None, &compiled.model)?;
+    compiled.use_templates(&templates);
+    let tree = Tree::read(out).map_err(Error::Tree)?;
+    let options = crate::changes::Options { now, rotate: Vec::new() };
+    TreeFacts::of(compiled, &tree, out, &options).map_err(Error::Apply)
 }

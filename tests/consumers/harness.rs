@@ -23,7 +23,7 @@ use crate::common;
 
 /// What to tell someone whose machine lacks a consumer binary.
 pub const RUN_SH: &str = "run tests/run.sh: it installs etcd-server, etcd-client, openssl, \
-     (when kubectl is missing) kubernetes-client and the Python checkers pkilint and cryptography, \
+     (when kubectl is missing) kubernetes-client and the Python checkers pkilint, cryptography and prometheus-client, \
      then runs every test";
 
 /// Panics, loudly, unless every tool is an executable on PATH.

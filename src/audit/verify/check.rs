@@ -46,3 +46,13 @@ pub enum Check {
     /// A flag file's flags.
     Flags,
 }
+
+impl Check {
+    /// Whether a finding of this check is about what a file holds, so it
+    /// holds for every identical copy, rather than about the file itself
+    /// (whether it is there, its mode, a copy that differs).
+    #[must_use]
+    pub fn is_about_content(self) -> bool {
+        !matches!(self, Self::Missing | Self::NotAFile | Self::Mode | Self::CopiesDiffer)
+    }
+}

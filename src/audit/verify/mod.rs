@@ -4,28 +4,32 @@
 //! their validity period; keys belong to their certificates; kubeconfigs,
 //! `token.csv` and flag files say what the plan says. Like `kubeadm certs
 //! check-expiration`, but against the plan. Reads only; writes nothing.
+//! The same checks run on one host's installed files (`--host --root`).
 //!
-//! [`Check`] names what a finding is about. The `verifier` walks the tree;
-//! `x509` and `files` read what it finds; `render` shows the report to people.
+//! [`Check`] names what a finding is about; a [`Source`] says which files
+//! are read and where. The `verifier` walks them; `x509` and `files` read
+//! what it finds; `render` shows the report to people.
 
 mod check;
 mod files;
 mod render;
+mod source;
 mod verifier;
 mod x509;
 
 pub use check::Check;
 pub use render::write_verify_text;
+pub use source::Source;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::durations::remaining;
-use crate::model::{FileRole, Model, Spec};
+use crate::model::{FileRole, Model, Placement, Spec};
 
 use verifier::Verifier;
 
@@ -47,6 +51,20 @@ pub enum VerifyError {
     NoTree {
         /// The directory.
         path: PathBuf,
+    },
+    /// The root directory of `--host` is not there.
+    #[error("`{}` is not a directory: `--root` names the directory the host's files are under, `/` on the host itself", path.display())]
+    NoRoot {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `--host` names no host of the plan.
+    #[error("the plan has no host `{name}`; its hosts are {}", known.join(", "))]
+    UnknownHost {
+        /// The name given.
+        name: String,
+        /// The plan's hosts.
+        known: Vec<String>,
     },
 }
 
@@ -104,6 +122,24 @@ impl Expiry {
     }
 }
 
+/// One file that holds a certificate (a CA's or a leaf's), as monitoring
+/// sees it (`verify --format prometheus`).
+#[derive(Debug, Clone)]
+pub struct CertFile {
+    /// The certificate's artifact id.
+    pub id: String,
+    /// The host the file is placed on; `None` for the cluster directory.
+    pub host: Option<String>,
+    /// Its path on the host, or in the output tree for the cluster directory.
+    pub path: String,
+    /// The signing CA's id (its own for a CA).
+    pub issuer: String,
+    /// Its `NotAfter` as Unix seconds, when it holds a certificate.
+    pub not_after: Option<i64>,
+    /// Whether it is there and passed every check at the clock.
+    pub valid: bool,
+}
+
 /// Counts.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct VerifySummary {
@@ -128,7 +164,8 @@ pub struct VerifyReport {
     pub cluster: String,
     /// The clock, RFC 3339.
     pub now: String,
-    /// Whether nothing failed.
+    /// Whether nothing failed and, with `--warn-within`, nothing expires
+    /// within it: `verify` exits 0.
     pub ok: bool,
     /// Counts.
     pub summary: VerifySummary,
@@ -136,21 +173,50 @@ pub struct VerifyReport {
     pub certificates: Vec<Expiry>,
     /// Every problem, in plan order.
     pub findings: Vec<Finding>,
+    /// Every file that holds a certificate, in plan order, for monitoring.
+    #[serde(skip)]
+    pub cert_files: Vec<CertFile>,
 }
 
-/// Verifies the tree at `out` against a model.
-pub fn verify(model: &Model, out: &Path, options: &Options) -> Result<VerifyReport, VerifyError> {
-    if !out.is_dir() {
-        return Err(VerifyError::NoTree { path: out.to_path_buf() });
+impl VerifyReport {
+    /// Whether a certificate expires within `--warn-within`.
+    #[must_use]
+    pub fn expires_soon(&self) -> bool {
+        self.findings.iter().any(|f| f.check == Check::ExpiresSoon)
     }
-    let mut verifier =
-        Verifier { model, root: out, options, files: HashMap::new(), findings: Vec::new(), certificates: Vec::new() };
-    for artifact in &model.artifacts {
-        for placement in &artifact.files {
+}
+
+/// Verifies what `source` holds against a model. An artifact the source
+/// holds no file of is not checked: a host's report is about its own files.
+pub fn verify(model: &Model, source: Source<'_>, options: &Options) -> Result<VerifyReport, VerifyError> {
+    match source {
+        Source::Tree(dir) if !dir.is_dir() => return Err(VerifyError::NoTree { path: dir.to_path_buf() }),
+        Source::Host { root, .. } if !root.is_dir() => return Err(VerifyError::NoRoot { path: root.to_path_buf() }),
+        Source::Host { name, .. } if !model.hosts.iter().any(|h| h.name == name) => {
+            let known = model.hosts.iter().map(|h| h.name.clone()).collect();
+            return Err(VerifyError::UnknownHost { name: name.to_string(), known });
+        }
+        _ => {}
+    }
+    let placed: Vec<Vec<Placement>> =
+        model.artifacts.iter().map(|a| a.files.iter().filter_map(|p| source.place(p)).collect()).collect();
+    let in_scope: Vec<_> = model.artifacts.iter().zip(&placed).filter(|(_, files)| !files.is_empty()).collect();
+    let mut verifier = Verifier {
+        model,
+        source,
+        placed: &placed,
+        options,
+        files: HashMap::new(),
+        findings: Vec::new(),
+        certificates: Vec::new(),
+        cert_files: Vec::new(),
+    };
+    for &(artifact, files) in &in_scope {
+        for placement in files {
             verifier.read(artifact, placement);
         }
     }
-    for artifact in &model.artifacts {
+    for &(artifact, _) in &in_scope {
         verifier.copies(artifact);
         match &artifact.spec {
             Spec::Ca(cert) => verifier.cert(artifact, cert, true),
@@ -182,13 +248,13 @@ pub fn verify(model: &Model, out: &Path, options: &Options) -> Result<VerifyRepo
     }
     let failures = verifier.findings.iter().filter(|f| f.severity == Severity::Failure).count();
     let summary = VerifySummary {
-        artifacts: model.artifacts.len(),
+        artifacts: in_scope.len(),
         files: verifier.files.len(),
-        expected_files: model.artifacts.iter().map(|a| a.files.len()).sum(),
+        expected_files: placed.iter().map(Vec::len).sum(),
         failures,
         warnings: verifier.findings.len() - failures,
     };
-    Ok(VerifyReport {
+    let mut report = VerifyReport {
         version: 1,
         cluster: model.cluster.name.clone(),
         now: options.now.format(&Rfc3339).unwrap_or_default(),
@@ -196,5 +262,8 @@ pub fn verify(model: &Model, out: &Path, options: &Options) -> Result<VerifyRepo
         summary,
         certificates: verifier.certificates,
         findings: verifier.findings,
-    })
+        cert_files: verifier.cert_files,
+    };
+    report.ok = report.ok && !report.expires_soon();
+    Ok(report)
 }

@@ -62,7 +62,11 @@ pub fn write_verify_text(out: &mut dyn WriteColor, report: &VerifyReport) -> io:
     }
     let s = &report.summary;
     writeln!(out)?;
-    let verdict = if report.ok { "ok" } else { "FAILED" };
+    let verdict = match (report.ok, s.failures) {
+        (true, _) => "ok",
+        (false, 0) => "EXPIRES SOON",
+        (false, _) => "FAILED",
+    };
     writeln!(
         out,
         "verify {verdict}: {} of {} expected files, {} certificates, {} failure(s), {} warning(s), at {}",

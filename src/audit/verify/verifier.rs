@@ -1,31 +1,37 @@
-//! The walk of `verify` over an output tree: every expected file read once
-//! with its mode, copies compared, then each certificate, key pair and
-//! kubeconfig checked against the plan, collecting findings and expiries.
+//! The walk of `verify` over what its [`Source`] holds: every expected file
+//! read once with its mode, copies compared, then each certificate, key
+//! pair and kubeconfig checked against the plan, collecting findings,
+//! expiries and, for monitoring, each certificate file's verdict.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
 use super::check::Check;
-use super::{Expiry, Finding, Options, Severity, files, x509};
+use super::source::Source;
+use super::{CertFile, Expiry, Finding, Options, Severity, files, x509};
 use crate::durations::remaining;
 use crate::model::{Artifact, ArtifactId, CertSpec, Credential, FileRole, KubeconfigSpec, Model, Placement, Spec};
 
 /// One run of `verify`: the files read so far and what was found in them.
 pub(super) struct Verifier<'a> {
     pub(super) model: &'a Model,
-    pub(super) root: &'a Path,
+    pub(super) source: Source<'a>,
+    /// Per artifact of the model, in its order: the files the source holds,
+    /// named as the report names them ([`Source::place`]).
+    pub(super) placed: &'a [Vec<Placement>],
     pub(super) options: &'a Options,
+    /// What was read, by the name of the file.
     pub(super) files: HashMap<String, Zeroizing<Vec<u8>>>,
     pub(super) findings: Vec<Finding>,
     pub(super) certificates: Vec<Expiry>,
+    pub(super) cert_files: Vec<CertFile>,
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
     fn push(&mut self, artifact: &Artifact, path: Option<&str>, check: Check, severity: Severity, message: String) {
         self.findings.push(Finding {
             id: artifact.id.to_string(),
@@ -40,9 +46,16 @@ impl Verifier<'_> {
         self.push(artifact, path, check, Severity::Failure, message);
     }
 
+    /// The files of an artifact the source holds.
+    fn placed(&self, artifact: &Artifact) -> &'a [Placement] {
+        let placed: &'a [Vec<Placement>] = self.placed;
+        // Every artifact the walk passes is one of the model's: it has a position.
+        self.model.position(&artifact.id).and_then(|i| placed.get(i)).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// Reads one expected file, checking that it is a regular file with its mode.
     pub(super) fn read(&mut self, artifact: &Artifact, placement: &Placement) {
-        let path = self.root.join(&placement.path);
+        let path = self.source.disk_path(placement);
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             self.fail(artifact, Some(&placement.path), Check::Missing, "the file is missing".into());
             return;
@@ -69,9 +82,9 @@ impl Verifier<'_> {
 
     /// The files of `role` that were read, the reference copy first: the
     /// cluster directory's master copy, else the content most hosts hold.
-    fn present<'p>(&self, artifact: &'p Artifact, role: FileRole) -> Vec<&'p Placement> {
+    fn present(&self, artifact: &Artifact, role: FileRole) -> Vec<&'a Placement> {
         let mut found: Vec<&Placement> =
-            artifact.files.iter().filter(|p| p.role == role && self.files.contains_key(&p.path)).collect();
+            self.placed(artifact).iter().filter(|p| p.role == role && self.files.contains_key(&p.path)).collect();
         let holding =
             |p: &Placement| found.iter().filter(|q| self.files.get(&q.path) == self.files.get(&p.path)).count();
         let ranks: Vec<(bool, usize)> = found.iter().map(|p| (p.host.is_some(), usize::MAX - holding(p))).collect();
@@ -106,7 +119,7 @@ impl Verifier<'_> {
 
     /// Copies of one artifact must be identical: one file rendered once.
     pub(super) fn copies(&mut self, artifact: &Artifact) {
-        let roles: Vec<FileRole> = artifact.files.iter().map(|p| p.role).collect();
+        let roles: Vec<FileRole> = self.placed(artifact).iter().map(|p| p.role).collect();
         let mut done: Vec<FileRole> = Vec::new();
         for role in roles {
             if done.contains(&role) {
@@ -186,6 +199,68 @@ impl Verifier<'_> {
         }
         self.keys_against_cert(artifact);
         self.certificates.push(expiry);
+        self.record_cert_files(artifact, &issuer);
+    }
+
+    /// Each file of a certificate the source holds, as monitoring sees it:
+    /// its `NotAfter`, and whether it is there and no check failed on it.
+    /// The checks of a content were made on the first file holding it
+    /// (`distinct`), so they count for every identical copy; the checks of
+    /// a file itself (its mode, a copy that differs) only for that file.
+    fn record_cert_files(&mut self, artifact: &Artifact, issuer: &str) {
+        let id = artifact.id.to_string();
+        let failed = |path: &str, content_only: bool| {
+            self.findings.iter().any(|f| {
+                f.severity == Severity::Failure
+                    && f.id == id
+                    && f.path.as_deref() == Some(path)
+                    && (!content_only || f.check.is_about_content())
+            })
+        };
+        let present = self.present(artifact, FileRole::Cert);
+        let mut records = Vec::new();
+        for placement in self.placed(artifact).iter().filter(|p| p.role == FileRole::Cert) {
+            let content = self.files.get(&placement.path);
+            let first = content.and_then(|c| present.iter().find(|q| self.files.get(&q.path) == Some(c)));
+            let not_after = content
+                .and_then(|pem| x509::cert_der(pem.as_slice()))
+                .and_then(|der| x509::parse(&der).map(|cert| cert.validity().not_after.timestamp()));
+            let valid = content.is_some()
+                && !failed(placement.path.as_str(), false)
+                && first.is_none_or(|q| !failed(q.path.as_str(), true));
+            records.push(CertFile {
+                id: id.clone(),
+                host: placement.host.clone(),
+                path: placement.host_path.clone().unwrap_or_else(|| placement.path.clone()),
+                issuer: issuer.to_string(),
+                not_after,
+                valid,
+            });
+        }
+        self.cert_files.extend(records);
+    }
+
+    /// Where the copies of the certificate file `path` are installed, for
+    /// people: "`/etc/kubernetes/pki/ca.crt` on node1, node2"; `None` when
+    /// no host holds it (a file of the cluster directory).
+    fn installed(&self, artifact: &Artifact, path: &str) -> Option<String> {
+        let content = self.files.get(path)?;
+        let mut by_path: Vec<(&str, Vec<&str>)> = Vec::new();
+        for placement in self.placed(artifact).iter().filter(|p| p.role == FileRole::Cert) {
+            let (Some(host), Some(on_host)) = (placement.host.as_deref(), placement.host_path.as_deref()) else {
+                continue;
+            };
+            if self.files.get(&placement.path) != Some(content) {
+                continue;
+            }
+            match by_path.iter_mut().find(|(p, _)| *p == on_host) {
+                Some((_, hosts)) => hosts.push(host),
+                None => by_path.push((on_host, vec![host])),
+            }
+        }
+        let places: Vec<String> =
+            by_path.iter().map(|(on_host, hosts)| format!("`{on_host}` on {}", hosts.join(", "))).collect();
+        if places.is_empty() { None } else { Some(places.join(" and as ")) }
     }
 
     fn validity(
@@ -215,7 +290,11 @@ impl Verifier<'_> {
         if let Some(window) = self.options.warn_within
             && not_after - now < window
         {
-            let message = format!("it expires on {}, in {}", rfc3339(not_after), remaining(not_after - now));
+            let mut message = format!("it expires on {}, in {}", rfc3339(not_after), remaining(not_after - now));
+            if let Some(installed) = self.installed(artifact, path) {
+                message.push_str("; installed as ");
+                message.push_str(&installed);
+            }
             self.push(artifact, Some(path), Check::ExpiresSoon, Severity::Warning, message);
             return "expires-soon";
         }
@@ -236,8 +315,8 @@ impl Verifier<'_> {
                 );
                 continue;
             };
-            let beside = artifact
-                .files
+            let beside = self
+                .placed(artifact)
                 .iter()
                 .find(|p| p.role == FileRole::Cert && p.host == key.host && self.files.contains_key(&p.path))
                 .map(|p| (p.path.clone(), self.content(&p.path)));
