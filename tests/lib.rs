@@ -22,6 +22,7 @@ mod check_cli;
 mod conveniences;
 mod diagnostics;
 mod etcd_cluster;
+mod git_driver;
 mod golden;
 mod incremental;
 mod independent_checkers;
