@@ -29,6 +29,7 @@ mod independent_checkers;
 mod kubectl_client;
 mod openssl_verify;
 mod pki_structure;
+mod pre_commit_hook;
 mod regressions;
 mod safety;
 mod tls_handshake;

@@ -7,7 +7,7 @@
 # etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
 # there is no kubectl, and python3-pip when python3 has no pip. As another
 # user than root it prints what to install and stops. With pip it installs
-# the Python checkers (pkilint, cryptography), pinned.
+# the Python checkers (pkilint, cryptography) and pre-commit, pinned.
 #
 # Usage: tests/run.sh [extra arguments for the test binaries]
 set -euo pipefail
@@ -83,33 +83,36 @@ fi
 # The independent checkers (tests/checkers/check_tree.py) read every
 # certificate and key with code certplan did not write: pkilint's RFC 5280
 # linter and Python's cryptography, from PyPI, pinned so every machine lints
-# by the same rules. pip runs only when the pinned versions do not import
-# yet, so later runs skip it. PIP_BREAK_SYSTEM_PACKAGES lets pip install
+# by the same rules; pre-commit runs the hook of .pre-commit-hooks.yaml
+# (tests/pre_commit_hook.rs). pip runs only when the pinned versions do not
+# import yet, so later runs skip it. PIP_BREAK_SYSTEM_PACKAGES lets pip install
 # beside Debian's own Python packages (PEP 668); pip before 23.0.1 ignores it.
 pkilint_version=0.13.3
 cryptography_version=50.0.2
+pre_commit_version=4.7.0
 checkers_ready() {
-    python3 - "$pkilint_version" "$cryptography_version" >/dev/null 2>&1 <<'EOF'
+    python3 - "$pkilint_version" "$cryptography_version" "$pre_commit_version" >/dev/null 2>&1 <<'EOF'
 import sys
 from importlib.metadata import version
 
 import cryptography  # noqa: F401 - importable, not only recorded
 import pkilint  # noqa: F401
+import pre_commit  # noqa: F401
 
-sys.exit((version("pkilint"), version("cryptography")) != tuple(sys.argv[1:]))
+sys.exit((version("pkilint"), version("cryptography"), version("pre-commit")) != tuple(sys.argv[1:]))
 EOF
 }
 if ! checkers_ready; then
-    echo "tests/run.sh: installing pkilint $pkilint_version and cryptography $cryptography_version with pip" >&2
+    echo "tests/run.sh: installing pkilint $pkilint_version, cryptography $cryptography_version and pre-commit $pre_commit_version with pip" >&2
     PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet \
-        "pkilint==$pkilint_version" "cryptography==$cryptography_version"
+        "pkilint==$pkilint_version" "cryptography==$cryptography_version" "pre-commit==$pre_commit_version"
     if ! checkers_ready; then
-        echo "tests/run.sh: pkilint $pkilint_version and cryptography $cryptography_version do not import after pip install" >&2
+        echo "tests/run.sh: pkilint $pkilint_version, cryptography $cryptography_version and pre-commit $pre_commit_version do not import after pip install" >&2
         exit 1
     fi
 fi
 
-echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), $(python3 --version), pkilint $pkilint_version, cryptography $cryptography_version" >&2
+echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), $(python3 --version), pkilint $pkilint_version, cryptography $cryptography_version, pre-commit $pre_commit_version" >&2
 
 # Build the user guide. The book tests in the suite run its examples, but
 # only mdbook notices a page that SUMMARY.md links and nobody wrote
