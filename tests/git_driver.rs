@@ -90,7 +90,8 @@ fn git_diff_prints_what_the_diff_page_shows() {
     let args: Vec<&str> =
         command.strip_prefix("$ git ").expect("the console block runs git").split_whitespace().collect();
     let output = repo.git(&args);
-    let expected: Vec<&str> = expected.iter().map(String::as_str).map(str::trim_end).take_while(|l| *l != "...").collect();
+    let expected: Vec<&str> =
+        expected.iter().map(String::as_str).map(str::trim_end).take_while(|l| *l != "...").collect();
     let actual: Vec<&str> = output.lines().map(str::trim_end).take(expected.len()).collect();
     assert_eq!(actual, expected, "`{command}` does not print what commands/diff.md shows:\n{output}");
 }
@@ -177,7 +178,8 @@ fn the_review_recipe_shows_the_last_commits_pki_change() {
     for line in setup {
         repo.sh(line);
     }
-    let args: Vec<&str> = last.strip_prefix("git ").expect("the recipe ends with git diff").split_whitespace().collect();
+    let args: Vec<&str> =
+        last.strip_prefix("git ").expect("the recipe ends with git diff").split_whitespace().collect();
     let shown = repo.git(&args);
     assert_contains(
         &shown,
