@@ -23,6 +23,7 @@ mod conveniences;
 mod diagnostics;
 mod etcd_cluster;
 mod git_driver;
+mod github_action;
 mod golden;
 mod incremental;
 mod independent_checkers;

@@ -10,7 +10,7 @@
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::common::repo::{Repo, describe};
-use crate::common::{certplan, plan_path, repo_root};
+use crate::common::{certplan, documented, plan_path, repo_root};
 
 /// The keys of a hook in a manifest, as pre-commit validates them
 /// (`MANIFEST_HOOK_DICT` in pre-commit's `clientlib.py`, pre-commit 4).
@@ -177,4 +177,19 @@ fn pre_commit(repo: &Repo, args: &[&str]) -> std::process::Output {
 /// What pre-commit printed: its report and the hook's output.
 fn printed(output: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// The CI recipe's `.pre-commit-config.yaml` names hooks the manifest has.
+#[test]
+fn the_ci_recipe_config_names_the_hook() {
+    let text = documented("recipes/ci.md", "yaml", "# .pre-commit-config.yaml").join("\n");
+    let config: Value = serde_yaml_ng::from_str(&text).expect("the config is YAML");
+    let hooks: Vec<&str> = config["repos"]
+        .as_sequence()
+        .expect("repos")
+        .iter()
+        .flat_map(|repo| repo["hooks"].as_sequence().expect("hooks"))
+        .map(|h| h["id"].as_str().expect("a hook id"))
+        .collect();
+    assert_eq!(hooks, ["certplan-check"]);
 }
