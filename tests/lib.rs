@@ -18,6 +18,7 @@ mod common;
 mod audit;
 mod book;
 mod bootstrap;
+mod cargo_install;
 mod check_cli;
 mod conveniences;
 mod diagnostics;
