@@ -124,11 +124,13 @@ pub fn documented(page: &str, info: &str, needle: &str) -> Vec<String> {
     for line in text.lines() {
         let trimmed = line.trim_start();
         if let Some((indent, mut lines)) = open.take() {
-            if !trimmed.starts_with("```") {
+            if trimmed.starts_with("```") {
+                if lines.iter().any(|l| l.contains(needle)) {
+                    return lines;
+                }
+            } else {
                 lines.push(line.get(indent..).unwrap_or(trimmed).to_string());
                 open = Some((indent, lines));
-            } else if lines.iter().any(|l| l.contains(needle)) {
-                return lines;
             }
         } else if trimmed.strip_prefix("```") == Some(info) {
             open = Some((line.len() - trimmed.len(), Vec::new()));
