@@ -183,10 +183,7 @@ impl PullRequest {
             let name = name.as_str().expect("an env name");
             let value = value.as_str().expect("an env value");
             let value = match expression(value) {
-                Some(e) => context
-                    .get(e)
-                    .map(String::as_str)
-                    .unwrap_or_else(|| panic!("step `{id}`: what is `{e}` on a runner?")),
+                Some(e) => context.get(e).unwrap_or_else(|| panic!("step `{id}`: what is `{e}` on a runner?")).as_str(),
                 None => value,
             };
             command.env(name, value);

@@ -41,8 +41,8 @@ const HOOK_KEYS: &[&str] = &[
 
 /// The `certplan-check` hook of the manifest (a mapping).
 fn hook() -> Value {
-    let path = repo_root().join(".pre-commit-hooks.yaml");
-    let text = std::fs::read_to_string(&path).expect("read .pre-commit-hooks.yaml");
+    let text =
+        std::fs::read_to_string(repo_root().join(".pre-commit-hooks.yaml")).expect("read .pre-commit-hooks.yaml");
     let manifest: Value = serde_yaml_ng::from_str(&text).expect(".pre-commit-hooks.yaml is YAML");
     let hooks = manifest.as_sequence().expect("the manifest is a list of hooks");
     let hook = hooks.iter().find(|h| h["id"].as_str() == Some("certplan-check")).expect("a hook `certplan-check`");
