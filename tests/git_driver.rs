@@ -60,7 +60,8 @@ fn git_diff_shows_the_pki_diff_of_an_edited_plan() {
     assert_eq!(exit_code.status.code(), Some(1), "{}", describe(&exit_code));
 
     repo.commit_all("an IP SAN for the API server");
-    for args in [&["log", "-p", "-1"][..], &["show", "HEAD"]] {
+    let without_driver: [&[&str]; 2] = [&["log", "-p", "-1"], &["show", "HEAD"]];
+    for args in without_driver {
         let shown = repo.git(args);
         assert!(
             shown.contains("+extra_sans") && !shown.contains("certplan diff"),
@@ -68,7 +69,8 @@ fn git_diff_shows_the_pki_diff_of_an_edited_plan() {
             args.join(" ")
         );
     }
-    for args in [&["log", "-p", "--ext-diff", "--", "plans/"][..], &["show", "--ext-diff", "HEAD"]] {
+    let with_driver: [&[&str]; 2] = [&["log", "-p", "--ext-diff", "--", "plans/"], &["show", "--ext-diff", "HEAD"]];
+    for args in with_driver {
         let shown = repo.git(args);
         assert_contains(&shown, &["IP SANs + 10.10.0.100"], &format!("`git {}`", args.join(" ")));
     }
