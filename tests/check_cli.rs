@@ -1,6 +1,7 @@
 //! `certplan check`: the example plans are clean; a CIDR where an address
 //! belongs and a misspelt key are errors that name the value and where it is,
-//! exit 1, and stop `certplan apply` before it writes anything.
+//! exit 1, and stop `certplan apply` before it writes anything; several plans
+//! in one run are each judged.
 
 use std::path::Path;
 use std::process::Output;
@@ -206,4 +207,72 @@ fn check_rejects_unknown_key_by_name() {
     if let Err(e) = untouched(&out) {
         panic!("`certplan apply` on a plan with an unknown key must write nothing, but {e}");
     }
+}
+
+/// Several plans in one run, as a pre-commit hook or a CI job passes them:
+/// each gets its verdict, in order; a broken plan fails the run without
+/// hiding the plans after it; `--format json` prints one array whose
+/// diagnostics name their files; a file that cannot be read stops the run
+/// before any plan is checked.
+#[test]
+fn check_takes_several_plans_and_judges_each() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let (source, _) = classic_with_extra_sans_line(&format!("extra_sans = [\"{CIDR}\"]"));
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, &source).expect("write plan");
+    let also_broken = dir.path().join("also-broken.toml");
+    std::fs::write(&also_broken, &source).expect("write plan");
+    let verdicts = |output: &Output| -> Vec<String> {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        stderr.lines().filter(|l| l.contains(": ok (") || l.contains(" error(s), ")).map(str::to_string).collect()
+    };
+
+    let clean = certplan()
+        .current_dir(repo_root())
+        .args(["check", "plans/classic.toml", "plans/minimal.toml"])
+        .output()
+        .expect("run certplan check");
+    assert_eq!(clean.status.code(), Some(0), "{}", describe(&clean));
+    assert_eq!(verdicts(&clean), ["plans/classic.toml: ok (0 warning(s))", "plans/minimal.toml: ok (0 warning(s))"]);
+
+    let mixed = certplan()
+        .current_dir(repo_root())
+        .args(["check", "plans/classic.toml"])
+        .arg(&broken)
+        .arg("plans/minimal.toml")
+        .output()
+        .expect("run certplan check");
+    assert_eq!(mixed.status.code(), Some(1), "one broken plan fails the run:\n{}", describe(&mixed));
+    let broken_verdict = format!("{}: 1 error(s), 0 warning(s)", broken.display());
+    assert_eq!(
+        verdicts(&mixed),
+        ["plans/classic.toml: ok (0 warning(s))", broken_verdict.as_str(), "plans/minimal.toml: ok (0 warning(s))"],
+        "{}",
+        describe(&mixed)
+    );
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("error[san-cidr]"), "{}", describe(&mixed));
+
+    let json = certplan()
+        .arg("check")
+        .arg(&broken)
+        .arg(&also_broken)
+        .args(["--format", "json"])
+        .output()
+        .expect("run certplan check");
+    assert_eq!(json.status.code(), Some(1), "{}", describe(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document on stdout");
+    let files: Vec<&str> =
+        doc.as_array().expect("an array of diagnostics").iter().filter_map(|d| d["file"].as_str()).collect();
+    let expected = [broken.display().to_string(), also_broken.display().to_string()];
+    assert_eq!(files, expected, "one diagnostic per plan, in order:\n{}", describe(&json));
+
+    let missing = certplan()
+        .current_dir(repo_root())
+        .args(["check", "plans/classic.toml", "no-such-plan.toml"])
+        .output()
+        .expect("run certplan check");
+    assert_eq!(missing.status.code(), Some(1), "{}", describe(&missing));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("cannot read the plan `no-such-plan.toml`"), "{}", describe(&missing));
+    assert!(verdicts(&missing).is_empty(), "nothing is checked when a plan cannot be read:\n{}", describe(&missing));
 }

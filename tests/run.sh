@@ -7,7 +7,7 @@
 # etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
 # there is no kubectl, and python3-pip when python3 has no pip. As another
 # user than root it prints what to install and stops. With pip it installs
-# the Python checkers (pkilint, cryptography, prometheus-client), pinned.
+# the Python checkers (pkilint, cryptography, prometheus-client) and pre-commit, pinned.
 #
 # Usage: tests/run.sh [extra arguments for the test binaries]
 set -euo pipefail
@@ -83,7 +83,8 @@ fi
 # The independent checkers read certplan's output with code certplan did not
 # write: tests/checkers/check_tree.py every certificate and key, with
 # pkilint's RFC 5280 linter and Python's cryptography; parse_metrics.py the
-# metrics of `verify --format prometheus`, with prometheus_client's parser.
+# metrics of `verify --format prometheus`, with prometheus_client's parser;
+# pre-commit runs the hook of .pre-commit-hooks.yaml (tests/pre_commit_hook.rs).
 # All from PyPI, pinned so every machine checks by the same rules. pip runs
 # only when the pinned versions do not import yet, so later runs skip it.
 # PIP_BREAK_SYSTEM_PACKAGES lets pip install beside Debian's own Python
@@ -91,25 +92,27 @@ fi
 pkilint_version=0.13.3
 cryptography_version=50.0.2
 prometheus_client_version=0.26.0
+pre_commit_version=4.7.0
 checkers_ready() {
-    python3 - "$pkilint_version" "$cryptography_version" "$prometheus_client_version" >/dev/null 2>&1 <<'EOF'
+    python3 - "$pkilint_version" "$cryptography_version" "$prometheus_client_version" "$pre_commit_version" >/dev/null 2>&1 <<'EOF'
 import sys
 from importlib.metadata import version
 
 import cryptography  # noqa: F401 - importable, not only recorded
 import pkilint  # noqa: F401
 import prometheus_client.parser  # noqa: F401
+import pre_commit  # noqa: F401
 
-installed = (version("pkilint"), version("cryptography"), version("prometheus-client"))
+installed = (version("pkilint"), version("cryptography"), version("prometheus-client"), version("pre-commit"))
 sys.exit(installed != tuple(sys.argv[1:]))
 EOF
 }
-checkers="pkilint $pkilint_version, cryptography $cryptography_version and prometheus-client $prometheus_client_version"
+checkers="pkilint $pkilint_version, cryptography $cryptography_version, prometheus-client $prometheus_client_version and pre-commit $pre_commit_version"
 if ! checkers_ready; then
     echo "tests/run.sh: installing $checkers with pip" >&2
     PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet \
         "pkilint==$pkilint_version" "cryptography==$cryptography_version" \
-        "prometheus-client==$prometheus_client_version"
+        "prometheus-client==$prometheus_client_version" "pre-commit==$pre_commit_version"
     if ! checkers_ready; then
         echo "tests/run.sh: $checkers do not import after pip install" >&2
         exit 1

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::{Error, Format, color};
+use super::{Error, color};
 use crate::diag::{self, Diagnostic};
 use crate::pipeline::{Compiled, compile};
 
@@ -88,17 +88,6 @@ pub fn print_text(loaded: &Loaded, diagnostics: &[Diagnostic]) {
     }
     // Diagnostics go to stderr, where a failed write has nowhere to be told.
     let _ = diag::render_text(&mut color::stderr(), &loaded.name, &loaded.source, diagnostics);
-}
-
-/// Prints diagnostics in a format: text on stderr, JSON on stdout.
-pub fn print_diagnostics(loaded: &Loaded, diagnostics: &[Diagnostic], format: Format) {
-    match format {
-        Format::Text => print_text(loaded, diagnostics),
-        Format::Json => {
-            let json = diag::render_json(&loaded.name, &loaded.source, diagnostics);
-            outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-        }
-    }
 }
 
 /// Lets go of a compiled plan without freeing it. The process exits right

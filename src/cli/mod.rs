@@ -68,9 +68,9 @@ Environment:
 /// A subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and check a plan; print diagnostics. Writes nothing.
+    /// Parse and check plans; print diagnostics. Writes nothing.
     #[command(
-        after_help = "Examples:\n  certplan check plans/classic.toml\n  certplan check plan.toml --format json --deny warnings"
+        after_help = "Examples:\n  certplan check plans/classic.toml\n  certplan check plans/*.toml --deny warnings  # every plan, as CI does\n  certplan check plan.toml --format json --deny warnings"
     )]
     Check(check::CheckArgs),
     /// Show what `apply` would do to the output tree, and why.

@@ -1,13 +1,15 @@
 //! Helpers shared by every integration test: run the binary, apply a plan into
 //! a fresh directory, read the inspect document. A whole applied tree read
-//! back (`applied`), its certificates parsed (`cert`) and the accumulator of
-//! failures the tree checks report with (`problems`) have a file each.
+//! back (`applied`), its certificates parsed (`cert`), the accumulator of
+//! failures the tree checks report with (`problems`) and a git repository
+//! isolated from the machine's configuration (`repo`) have a file each.
 
 #![allow(dead_code)]
 
 pub mod applied;
 pub mod cert;
 pub mod problems;
+pub mod repo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,4 +111,30 @@ pub fn file_of(out: &Path, artifact: &serde_json::Value, role: &str, host: Optio
         })
         .unwrap_or_else(|| panic!("no {role} file for {} (host {host:?})", artifact["id"]));
     out.join(file["path"].as_str().expect("path"))
+}
+
+/// The lines of the first fenced block of a book page (`page` under
+/// `book/src`) whose info string is `info` and whose text contains `needle`,
+/// less the fence's own indentation (a block inside a list item is
+/// indented): what a reader copies from the page.
+pub fn documented(page: &str, info: &str, needle: &str) -> Vec<String> {
+    let path = repo_root().join("book/src").join(page);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut open: Option<(usize, Vec<String>)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some((indent, mut lines)) = open.take() {
+            if trimmed.starts_with("```") {
+                if lines.iter().any(|l| l.contains(needle)) {
+                    return lines;
+                }
+            } else {
+                lines.push(line.get(indent..).unwrap_or(trimmed).to_string());
+                open = Some((indent, lines));
+            }
+        } else if trimmed.strip_prefix("```") == Some(info) {
+            open = Some((line.len() - trimmed.len(), Vec::new()));
+        }
+    }
+    panic!("book/src/{page} has no ```{info} block that contains `{needle}`");
 }
