@@ -33,6 +33,7 @@ mod monitoring;
 mod openssl_verify;
 mod pki_structure;
 mod pre_commit_hook;
+mod probe;
 mod regressions;
 mod safety;
 mod saved_plans;

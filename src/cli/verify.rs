@@ -1,7 +1,8 @@
 //! `certplan verify PLAN --out DIR`: check an output tree against its plan
 //! (files, modes, chains, identities, keys, expiry). With
 //! `--host NAME --root DIR` instead of `--out`: the same checks on the files
-//! one host has installed. Exit 1 on any failure, or with `--warn-within`
+//! one host has installed, and with `--probe` whether the host's running
+//! servers serve them. Exit 1 on any failure, or with `--warn-within`
 //! when a certificate expires within it.
 
 use std::io::Write;
@@ -12,7 +13,7 @@ use time::OffsetDateTime;
 use super::color::{self, ColorWhen};
 use super::{Error, Outcome, load};
 use crate::audit::prometheus::{TreeFacts, write_prometheus};
-use crate::audit::verify::{Options, Source, VerifyReport, verify};
+use crate::audit::verify::{Options, PROBE_ENDPOINTS, Source, VerifyReport, probe_host, verify};
 use crate::pipeline::{Compiled, Tree};
 
 /// Arguments of `verify`.
@@ -30,6 +31,16 @@ pub struct VerifyArgs {
     /// The directory the host's files are under: `/` on the host itself.
     #[arg(long, value_name = "DIR", requires = "host")]
     pub root: Option<PathBuf>,
+    /// With `--host`: connect to the TLS ports the plan knows on the host
+    /// (etcd's client and peer ports, the API server's, the kubelet's) on its
+    /// loopback address, and fail when one serves another certificate than
+    /// the installed file (restart that component).
+    #[arg(long, requires = "host")]
+    pub probe: bool,
+    /// With `--probe`: the port of an endpoint (`etcd-client`, `etcd-peer`,
+    /// `apiserver`, `kubelet`), instead of the plan's; repeatable.
+    #[arg(long, value_name = "ENDPOINT=PORT", requires = "probe", value_parser = parse_probe_port)]
+    pub probe_port: Vec<(String, u16)>,
     /// Fail when a certificate expires within this long (`30d`, `720h`),
     /// naming it, its host, its file and the date.
     #[arg(long, value_name = "DURATION")]
@@ -78,7 +89,10 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
         Some(Err(error)) => return Err(Error::WarnWithin(error)),
     };
     let source = args.source()?;
-    let report = verify(&compiled.model, source, &Options { now, warn_within }).map_err(Error::Verify)?;
+    let mut report = verify(&compiled.model, source, &Options { now, warn_within }).map_err(Error::Verify)?;
+    if let (true, Source::Host { name, root }) = (args.probe, source) {
+        probe_host(&mut report, &compiled.model, name, root, &args.probe_port);
+    }
     let written = match args.format {
         VerifyFormat::Json => {
             let mut stdout = std::io::stdout().lock();
@@ -98,6 +112,16 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
     };
     Error::written("report", written)?;
     verdict(&report)
+}
+
+/// `ENDPOINT=PORT` of `--probe-port`.
+fn parse_probe_port(text: &str) -> Result<(String, u16), String> {
+    let (endpoint, port) = text.split_once('=').ok_or_else(|| format!("`{text}` is not ENDPOINT=PORT"))?;
+    if !PROBE_ENDPOINTS.contains(&endpoint) {
+        return Err(format!("`{endpoint}` is not an endpoint; the endpoints are {}", PROBE_ENDPOINTS.join(", ")));
+    }
+    let port = port.parse().map_err(|_| format!("`{port}` is not a port"))?;
+    Ok((endpoint.to_string(), port))
 }
 
 /// The outcome of a printed report: success, or the failure it shows.

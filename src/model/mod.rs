@@ -15,7 +15,7 @@ pub use artifact::*;
 pub use artifact_id::ArtifactId;
 pub use cert_set::{CertSet, UnknownCertSet};
 pub use layout::{CaRole, Layout};
-pub use lower::{MissingFile, lower_plan};
+pub use lower::{MissingFile, loopback, lower_plan};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -45,6 +45,9 @@ pub enum Check {
     TokenFile,
     /// A flag file's flags.
     Flags,
+    /// What a running server serves, compared with the installed file
+    /// (`verify --probe`).
+    Serves,
 }
 
 impl Check {

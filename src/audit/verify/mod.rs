@@ -4,7 +4,9 @@
 //! their validity period; keys belong to their certificates; kubeconfigs,
 //! `token.csv` and flag files say what the plan says. Like `kubeadm certs
 //! check-expiration`, but against the plan. Reads only; writes nothing.
-//! The same checks run on one host's installed files (`--host --root`).
+//! The same checks run on one host's installed files (`--host --root`),
+//! and `probe` asks the host's running servers which certificates they
+//! serve (`--probe`).
 //!
 //! [`Check`] names what a finding is about; a [`Source`] says which files
 //! are read and where. The `verifier` walks them; `x509` and `files` read
@@ -12,12 +14,14 @@
 
 mod check;
 mod files;
+mod probe;
 mod render;
 mod source;
 mod verifier;
 mod x509;
 
 pub use check::Check;
+pub use probe::{ENDPOINTS as PROBE_ENDPOINTS, Probe, probe_host};
 pub use render::write_verify_text;
 pub use source::Source;
 
@@ -173,6 +177,9 @@ pub struct VerifyReport {
     pub certificates: Vec<Expiry>,
     /// Every problem, in plan order.
     pub findings: Vec<Finding>,
+    /// What each endpoint of the host serves (`verify --host --probe`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// Every file that holds a certificate, in plan order, for monitoring.
     #[serde(skip)]
     pub cert_files: Vec<CertFile>,
@@ -262,6 +269,7 @@ pub fn verify(model: &Model, source: Source<'_>, options: &Options) -> Result<Ve
         summary,
         certificates: verifier.certificates,
         findings: verifier.findings,
+        probes: Vec::new(),
         cert_files: verifier.cert_files,
     };
     report.ok = report.ok && !report.expires_soon();

@@ -1,5 +1,6 @@
 //! The verify report for people: an expiry table in the manner of `kubeadm
-//! certs check-expiration`, then every failure and warning by artifact.
+//! certs check-expiration`, then every failure and warning by artifact,
+//! then what each probed endpoint serves.
 
 use std::io;
 
@@ -58,6 +59,23 @@ pub fn write_verify_text(out: &mut dyn WriteColor, report: &VerifyReport) -> io:
                 Some(path) => writeln!(out, " {path}: {}", finding.message)?,
                 None => writeln!(out, " {}", finding.message)?,
             }
+        }
+    }
+    if !report.probes.is_empty() {
+        writeln!(out)?;
+        out.set_color(ColorSpec::new().set_bold(true))?;
+        write!(out, "Probes")?;
+        out.reset()?;
+        writeln!(out)?;
+        for probe in &report.probes {
+            write!(out, "  {} {} ", probe.endpoint, probe.address)?;
+            let color = match probe.status {
+                "ok" => Color::Green,
+                "stale" => Color::Red,
+                _ => Color::Yellow,
+            };
+            paint(out, color, probe.status)?;
+            writeln!(out, ": {}", probe.message)?;
         }
     }
     let s = &report.summary;

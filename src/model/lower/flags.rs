@@ -200,6 +200,7 @@ fn etcd_cluster(on: &On<'_, '_>) -> FlagVar {
 
 /// The loopback address of the same family as `address`, where local
 /// clients (the API server on the same host, etcdctl) dial etcd.
+#[must_use]
 pub fn loopback(address: std::net::IpAddr) -> std::net::IpAddr {
     match address {
         std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

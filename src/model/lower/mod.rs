@@ -8,7 +8,7 @@ mod context;
 mod files;
 mod flags;
 
-pub use flags::MissingFile;
+pub use flags::{MissingFile, loopback};
 
 use crate::diag::Diagnostics;
 use crate::plan::PlanFile;
