@@ -104,7 +104,12 @@ fn start_s_server(cert: &Path, key: &Path, log: &Path) -> (Proc, u16) {
     let mut cmd = Command::new("openssl");
     // `-WWW`: s_server never reads stdin, which is at its end here and would
     // make a plain s_server shut down.
-    cmd.args(["s_server", "-WWW", "-accept"]).arg(format!("{LOOPBACK}:{port}")).arg("-cert").arg(cert).arg("-key").arg(key);
+    cmd.args(["s_server", "-WWW", "-accept"])
+        .arg(format!("{LOOPBACK}:{port}"))
+        .arg("-cert")
+        .arg(cert)
+        .arg("-key")
+        .arg(key);
     let mut proc = Proc::spawn("s_server", &mut cmd, log);
     let ready = poll(Duration::from_secs(10), || {
         if proc.log_text().contains("ACCEPT") {
