@@ -14,22 +14,13 @@ use std::process::Output;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::common::{artifact, certplan, file_of, inspect, plan_path, plan_with_key, write_plan};
+use crate::common::{artifact, certplan, describe, file_of, inspect, plan_path, plan_with_key, write_plan};
 
 /// The clock every tree here is applied at.
 const NOW: &str = "2026-01-01T00:00:00Z";
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(output)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(output)))
 }
 
 fn run(args: &[&str], paths: &[&Path]) -> Output {
@@ -290,7 +281,7 @@ fn diff_table_of_plan_edits() {
         let old = std::fs::read_to_string(plan_path(case.plan)).expect("read plan");
         let new = replace_once(&old, case.from, case.to, case.name);
         let (output, doc) = diff_json(&old, &new);
-        assert_eq!(output.status.code(), Some(1), "case {}: plans differ, so exit 1\n{}", case.name, text(&output));
+        assert_eq!(output.status.code(), Some(1), "case {}: plans differ, so exit 1\n{}", case.name, describe(&output));
         assert_eq!(doc["same"], false, "case {}", case.name);
         (case.expect)(&doc);
     }
@@ -301,14 +292,14 @@ fn diff_of_equal_plans_exits_0() {
     let source = std::fs::read_to_string(plan_path("classic")).expect("read plan");
     let reformatted = format!("# a comment changes nothing\n{source}");
     let (output, doc) = diff_json(&source, &reformatted);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(doc["same"], true);
     assert!(ids(&doc["changed"]).is_empty() && ids(&doc["added"]).is_empty() && ids(&doc["removed"]).is_empty());
 
     let plan = plan_path("classic");
     let output = run(&["diff"], &[&plan, &plan]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("No difference"), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("No difference"), "{}", describe(&output));
 }
 
 #[test]
@@ -316,11 +307,11 @@ fn diff_errors_exit_2() {
     let dir = tempfile::TempDir::new().expect("temp dir");
     let broken = write_plan(dir.path(), "[cluster]\nname = 1\n");
     let output = run(&["diff"], &[&plan_path("classic"), &broken]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let output = run(&["diff"], &[&plan_path("classic"), &dir.path().join("missing.toml")]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let output = run(&["diff"], &[&plan_path("classic"), &plan_path("kubeadm"), &plan_path("minimal")]);
-    assert_eq!(output.status.code(), Some(2), "three files is neither form: {}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "three files is neither form: {}", describe(&output));
 }
 
 fn san_edit() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -373,7 +364,12 @@ fn diff_takes_git_driver_arguments() {
         Path::new("100644"),
     ];
     let output = run(&["diff"], &args);
-    assert_eq!(output.status.code(), Some(0), "git expects 0 from a driver unless trustExitCode: {}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "git expects 0 from a driver unless trustExitCode: {}",
+        describe(&output)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("a/plans/classic.toml → b/plans/classic.toml"), "{stdout}");
     assert!(stdout.contains("IP SANs + 10.1.2.3"));
@@ -431,7 +427,7 @@ fn git_diff_shows_the_semantic_diff_through_the_driver() {
     )
     .expect("write");
     let output = git(repo, &["diff"]);
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("certplan diff a/cluster.toml → b/cluster.toml"), "{stdout}");
     assert!(stdout.contains("IP SANs + 10.1.2.3"), "{stdout}");
@@ -489,7 +485,7 @@ impl Tree {
 fn apply_at(plan: &Path, out: &Path) {
     let output =
         certplan().arg("apply").arg(plan).arg("--out").arg(out).args(["--now", NOW, "-q"]).output().expect("run");
-    assert!(output.status.success(), "apply failed: {}", text(&output));
+    assert!(output.status.success(), "apply failed: {}", describe(&output));
 }
 
 /// The findings of a verify report about `id` with `check`.
@@ -532,7 +528,7 @@ fn verify_text_is_a_table_like_kubeadm_check_expiration() {
         &["verify", tree.plan.to_str().expect("utf-8"), "--out", tree.out.to_str().expect("utf-8"), "--now", NOW],
         &[],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("CERTIFICATE"), "{stdout}");
     assert!(stdout.contains("RESIDUAL TIME") && stdout.contains("CERTIFICATE AUTHORITY"), "{stdout}");
@@ -647,7 +643,7 @@ fn verify_needs_a_tree() {
     let dir = tempfile::TempDir::new().expect("temp dir");
     let output = run(&["verify"], &[&plan_path("minimal"), Path::new("--out"), &dir.path().join("nowhere")]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"), "{}", describe(&output));
 }
 
 #[test]
@@ -709,7 +705,7 @@ fn inspect_reports_discovery_hashes_and_consumers() {
 #[test]
 fn inspect_without_a_tree_keeps_the_contract() {
     let output = run(&["inspect", "--format", "json", "--now", NOW], &[&plan_path("classic")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let doc = json(&output);
     let ca = artifact(&doc, "ca/kubernetes");
     for key in
@@ -729,7 +725,7 @@ fn inspect_tables_for_people() {
     let plan = tree.plan.to_str().expect("utf-8");
     let out = tree.out.to_str().expect("utf-8");
     let output = run(&["inspect", plan, "--out", out, "--now", "2026-02-01T00:00:00Z"], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let header = stdout.lines().next().unwrap_or_default();
     for column in ["ID", "CN", "O", "SANS", "EKU", "ISSUER", "KEY", "VALIDITY", "NOT BEFORE", "NOT AFTER", "RESIDUAL"] {
@@ -756,7 +752,7 @@ fn inspect_tables_for_people() {
 #[test]
 fn graph_json_links_cas_certificates_kubeconfigs_and_components() {
     let output = run(&["graph", "--format", "json"], &[&plan_path("kubeadm")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let doc = json(&output);
     let edge = |from: &str, to: &str, relation: &str| {
         doc["edges"]
@@ -785,7 +781,7 @@ fn graph_json_links_cas_certificates_kubeconfigs_and_components() {
 #[test]
 fn graph_dot_groups_by_set_and_host_and_renders() {
     let output = run(&["graph"], &[&plan_path("classic")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let dot = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(dot.starts_with("digraph certplan {"), "{dot}");
     for host in ["master1", "master2", "master3", "node1", "node2"] {
@@ -818,7 +814,7 @@ fn graph_dot_groups_by_set_and_host_and_renders() {
 #[test]
 fn graph_mermaid_is_a_flowchart_with_subgraphs() {
     let output = run(&["graph", "--format", "mermaid"], &[&plan_path("minimal")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let mermaid = String::from_utf8_lossy(&output.stdout);
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
     assert!(mermaid.contains("subgraph host_solo[\"solo (10.10.0.5)\"]"), "{mermaid}");

@@ -8,7 +8,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use crate::common::repo::describe;
+use crate::common::describe;
 use crate::common::repo_root;
 
 /// The cargo that built the suite.

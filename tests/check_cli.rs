@@ -6,19 +6,10 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{certplan, plan_path, repo_root, write_plan};
+use crate::common::{certplan, describe, plan_path, repo_root, write_plan};
 
 fn run_check_in_repo(relative_plan: &str) -> Output {
     certplan().current_dir(repo_root()).args(["check", relative_plan]).output().expect("run certplan check")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn assert_check_passes(name: &str) {

@@ -4,8 +4,8 @@
 //! `PATH`. Then `git diff`, `git log -p` and `git show` show certplan's PKI
 //! diff, the text diff, or git's failure, where the book says they do.
 
-use crate::common::repo::{Repo, describe};
-use crate::common::{documented, plan_path};
+use crate::common::repo::Repo;
+use crate::common::{describe, documented, plan_path};
 
 const PLAN: &str = "plans/minimal.toml";
 

@@ -14,7 +14,8 @@ use std::process::Output;
 
 use serde_yaml_ng::Value;
 
-use crate::common::repo::{Repo, describe, path_with_certplan};
+use crate::common::describe;
+use crate::common::repo::{Repo, path_with_certplan};
 use crate::common::{documented, plan_path, repo_root};
 
 fn action() -> Value {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{certplan, plan_path, repo_root};
+use crate::common::{certplan, describe, plan_path, repo_root};
 use crate::etcd_cluster::harness;
 
 /// The clock the tree is applied and checked at.
@@ -55,7 +55,7 @@ impl Lab {
             .args(["--now", NOW, "-q"])
             .output()
             .expect("run");
-        assert!(output.status.success(), "apply failed: {}", text(&output));
+        assert!(output.status.success(), "apply failed: {}", describe(&output));
     }
 
     /// `certplan COMMAND PLAN ARGS... --now NOW`, without colour.
@@ -97,21 +97,12 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(output)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(output)))
 }
 
 /// The findings of a verify report with `check`, as (id, path) pairs.
@@ -189,7 +180,7 @@ fn as_openssl_prints(seconds: f64) -> String {
 fn verify_prints_a_series_per_certificate_file() {
     let lab = Lab::new();
     let output = lab.run("verify", &["--out", lab.out_arg(), "--format", "prometheus"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let metrics = stdout(&output);
     for name in [EXPIRY, VALID, LAST_APPLY, PENDING] {
         assert_eq!(metrics.matches(&format!("# HELP {name} ")).count(), 1, "{metrics}");
@@ -218,7 +209,7 @@ fn prometheus_client_reads_the_metrics_and_openssl_agrees() {
     let lab = Lab::new();
     let file = lab.dir.path().join("certplan.prom");
     let output = lab.run("verify", &["--out", lab.out_arg(), "--format", "prometheus"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     std::fs::write(&file, &output.stdout).expect("write the metrics");
     let families = parse_metrics(&file);
     let names: Vec<&str> = families.iter().map(|f| f["name"].as_str().unwrap_or("")).collect();
@@ -257,7 +248,7 @@ fn prometheus_client_reads_the_metrics_and_openssl_agrees() {
     // A deleted certificate file: its series says 0 and has no expiry, the others stay 1.
     std::fs::remove_file(&leaf_file).expect("delete the API server's certificate");
     let output = lab.run("verify", &["--out", lab.out_arg(), "--format", "prometheus"]);
-    assert_eq!(output.status.code(), Some(1), "verify fails, and still prints the metrics: {}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "verify fails, and still prints the metrics: {}", describe(&output));
     std::fs::write(&file, &output.stdout).expect("write the metrics");
     let families = parse_metrics(&file);
     assert_eq!(sample(&families, VALID, &apiserver), Some(0.0), "{families:#?}");
@@ -269,7 +260,7 @@ fn prometheus_client_reads_the_metrics_and_openssl_agrees() {
 
     // inspect prints the same metrics, and exits 0 whatever they say.
     let inspected = lab.run("inspect", &["--out", lab.out_arg(), "--format", "prometheus"]);
-    assert_eq!(inspected.status.code(), Some(0), "{}", text(&inspected));
+    assert_eq!(inspected.status.code(), Some(0), "{}", describe(&inspected));
     assert_eq!(stdout(&inspected), stdout(&output));
 }
 
@@ -280,7 +271,7 @@ fn a_bad_mode_or_a_copy_that_differs_only_fails_that_file() {
     let master_copy = series("ca/lab", "", "cluster/pki/ca.crt");
     let metrics = || {
         let output = lab.run("verify", &["--out", lab.out_arg(), "--format", "prometheus"]);
-        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
         stdout(&output)
     };
 
@@ -306,10 +297,10 @@ fn a_bad_mode_or_a_copy_that_differs_only_fails_that_file() {
 fn inspect_metrics_need_a_tree() {
     let lab = Lab::new();
     let output = lab.run("inspect", &["--format", "prometheus"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("name it with `--out`"), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("name it with `--out`"), "{}", describe(&output));
     let output = certplan().args(["diff", "--format", "prometheus", "a.toml", "b.toml"]).output().expect("run");
-    assert_eq!(output.status.code(), Some(2), "diff has no metrics: {}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "diff has no metrics: {}", describe(&output));
 }
 
 // ---------------------------------------------------------------------------
@@ -321,13 +312,13 @@ fn warn_within_exits_1_when_a_certificate_expires_within_it() {
     let lab = Lab::new();
     for window in ["1d", "364d"] {
         let output = lab.run("verify", &["--out", lab.out_arg(), "--warn-within", window]);
-        assert_eq!(output.status.code(), Some(0), "{window}: {}", text(&output));
-        assert!(stdout(&output).contains("\nverify ok: 41 of 41 expected files"), "{}", text(&output));
+        assert_eq!(output.status.code(), Some(0), "{window}: {}", describe(&output));
+        assert!(stdout(&output).contains("\nverify ok: 41 of 41 expected files"), "{}", describe(&output));
     }
 
     let output = lab.run("verify", &["--out", lab.out_arg(), "--warn-within", "400d"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(output.stderr.is_empty(), "the report says it all: {}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(output.stderr.is_empty(), "the report says it all: {}", describe(&output));
     let report = stdout(&output);
     let lines: Vec<&str> = report.lines().collect();
     let at =
@@ -347,7 +338,7 @@ fn warn_within_exits_1_when_a_certificate_expires_within_it() {
     );
 
     let output = lab.run("verify", &["--out", lab.out_arg(), "--warn-within", "400d", "--format", "json"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let doc = json(&output);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["summary"]["failures"], 0);
@@ -374,7 +365,7 @@ fn verify_host_checks_the_files_installed_under_a_root() {
     let root_arg = root.to_str().expect("a UTF-8 path");
 
     let output = lab.run("verify", &host_args(root_arg, &["--format", "json"]));
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let doc = json(&output);
     assert_eq!(doc["ok"], true, "{:#}", doc["findings"]);
     assert_eq!(doc["summary"]["files"], 35, "what the plan places on solo");
@@ -386,17 +377,17 @@ fn verify_host_checks_the_files_installed_under_a_root() {
 
     // Metrics name the files by their path on the host, and there is no tree to report on.
     let output = lab.run("verify", &host_args(root_arg, &["--format", "prometheus"]));
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let metrics = stdout(&output);
     assert!(metrics.contains(&format!("{VALID}{} 1\n", series("ca/lab", "solo", "/etc/kubernetes/pki/ca.crt"))));
     assert!(!metrics.contains("cluster/pki/ca.crt") && !metrics.contains(LAST_APPLY), "{metrics}");
 
     // Expiry as in the tree, named by the path on the host.
     let output = lab.run("verify", &host_args(root_arg, &["--warn-within", "400d"]));
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let expected = "    expires-soon /etc/kubernetes/pki/etcd/server.crt: it expires on 2027-01-01T00:00:00Z, in 365d; \
                     installed as `/etc/kubernetes/pki/etcd/server.crt` on solo";
-    assert!(stdout(&output).lines().any(|l| l == expected), "{}", text(&output));
+    assert!(stdout(&output).lines().any(|l| l == expected), "{}", describe(&output));
 
     // Tampered with: a key that is another certificate's, and a certificate of another apply (another CA).
     let pki = root.join("etc/kubernetes/pki");
@@ -406,7 +397,7 @@ fn verify_host_checks_the_files_installed_under_a_root() {
     let foreign = twin.join("hosts/solo/etc/kubernetes/pki/front-proxy-client.crt");
     std::fs::copy(foreign, pki.join("front-proxy-client.crt")).expect("copy a certificate of another tree");
     let output = lab.run("verify", &host_args(root_arg, &["--format", "json"]));
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let doc = json(&output);
     let pair = |id: &str, path: &str| (id.to_string(), path.to_string());
     assert!(
@@ -421,7 +412,7 @@ fn verify_host_checks_the_files_installed_under_a_root() {
         doc["findings"]
     );
     let output = lab.run("verify", &host_args(root_arg, &[]));
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let report = stdout(&output);
     assert!(report.contains(" /etc/kubernetes/pki/apiserver.key: it is not the private key of"), "{report}");
     assert!(report.contains("\nverify FAILED: 35 of 35 expected files, 12 certificates,"), "{report}");
@@ -434,20 +425,20 @@ fn verify_host_names_what_is_wrong_with_its_arguments() {
     let root_arg = root.to_str().expect("a UTF-8 path");
 
     let output = lab.run("verify", &["--host", "nosuch", "--root", root_arg]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("the plan has no host `nosuch`; its hosts are solo"),
         "{}",
-        text(&output)
+        describe(&output)
     );
     let missing = lab.dir.path().join("nowhere");
     let output = lab.run("verify", &["--host", "solo", "--root", missing.to_str().expect("a UTF-8 path")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory: `--root`"), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory: `--root`"), "{}", describe(&output));
 
     // The argument parser: `--host` wants `--root`, and no `--out` beside them.
     for args in [vec!["--host", "solo"], vec!["--host", "solo", "--root", root_arg, "--out", lab.out_arg()]] {
         let output = lab.run("verify", &args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
     }
 }

@@ -9,8 +9,8 @@
 
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::common::repo::{Repo, describe};
-use crate::common::{certplan, documented, plan_path, repo_root};
+use crate::common::repo::Repo;
+use crate::common::{certplan, describe, documented, plan_path, repo_root};
 
 /// The keys of a hook in a manifest, as pre-commit validates them
 /// (`MANIFEST_HOOK_DICT` in pre-commit's `clientlib.py`, pre-commit 4).

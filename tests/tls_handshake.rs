@@ -351,6 +351,26 @@ fn classic_rsa_mutual_tls() {
     p.finish();
 }
 
+/// IPv6 host addresses: rustls dials the API server, etcd and the kubelet
+/// by their IPv6 addresses and the IPv6 literal kubeconfigs use.
+#[test]
+fn dual_stack_mutual_tls_over_ipv6_names() {
+    let applied = apply_example("dual-stack");
+    let foreign = apply_example("minimal");
+    let mut p = Problems::new("mutual TLS with the dual-stack plan's certificates");
+    check_apiserver(
+        &mut p,
+        &applied,
+        "cp1",
+        "node1",
+        &["kubernetes.default.svc.cluster.local", "fd00:10::100", "10.96.0.1", "fd00:10::11", "::1"],
+        &foreign,
+    );
+    check_etcd(&mut p, &applied, &[("cp1", "fd00:10::11"), ("cp2", "fd00:10::12"), ("cp3", "fd00:10::13")]);
+    check_kubelet(&mut p, &applied, "node1", "fd00:10::21");
+    p.finish();
+}
+
 #[test]
 fn kubeadm_ecdsa_mutual_tls_with_three_cas() {
     let applied = apply_example("kubeadm");

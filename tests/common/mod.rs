@@ -12,7 +12,7 @@ pub mod problems;
 pub mod repo;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The repository root, where `plans/` lives.
 pub fn repo_root() -> PathBuf {
@@ -137,4 +137,14 @@ pub fn documented(page: &str, info: &str, needle: &str) -> Vec<String> {
         }
     }
     panic!("book/src/{page} has no ```{info} block that contains `{needle}`");
+}
+
+/// A command's exit status, stdout and stderr, for a failure message.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }

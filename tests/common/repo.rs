@@ -10,6 +10,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::describe;
+
 /// Variables that would point git at another repository or configuration:
 /// set when the suite runs inside a git hook, or by the user's shell.
 const GIT_ENVIRONMENT: &[&str] = &[
@@ -115,14 +117,4 @@ pub fn path_with_certplan() -> OsString {
     let inherited = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&inherited));
     std::env::join_paths(dirs).expect("PATH entries without the separator")
-}
-
-/// A command's exit status, stdout and stderr, for a failure message.
-pub fn describe(output: &Output) -> String {
-    format!(
-        "exit status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }

@@ -439,15 +439,8 @@ impl Applied {
     }
 }
 
-/// The relative paths of an artifact's files of `role`.
-pub fn files_of_role(artifact: &Value, role: &str) -> Vec<String> {
-    artifact["files"]
-        .as_array()
-        .map(|files| {
-            files.iter().filter(|f| f["role"] == role).filter_map(|f| f["path"].as_str().map(str::to_string)).collect()
-        })
-        .unwrap_or_default()
-}
+/// The relative paths of an artifact's files of `role` (one helper for every test).
+pub use crate::common::applied::files_of_role;
 
 /// `master1` for `hosts/master1/etc/...`.
 pub fn host_of_rel(rel: &str) -> Option<&str> {
