@@ -59,6 +59,8 @@ pub enum Relation {
     Signs,
     /// A kubeconfig embeds a CA certificate, a client certificate or a token.
     Embeds,
+    /// A trust bundle of a CA rotation holds a CA's certificate.
+    Trusts,
     /// A component (its flag file) names a file of the artifact.
     Uses,
     /// A component runs on a host.
@@ -100,6 +102,7 @@ pub fn graph(model: &Model, dependencies: &Graph) -> GraphDoc {
             let (relation, set) = match link.relation {
                 graph::Relation::Signs => (Relation::Signs, set),
                 graph::Relation::Embeds => (Relation::Embeds, None),
+                graph::Relation::Trusts => (Relation::Trusts, None),
             };
             edges.push(Edge {
                 from: model.artifacts[link.index].id.to_string(),
@@ -154,7 +157,7 @@ enum Group {
 impl Group {
     fn of(node: &Node) -> Option<Self> {
         match node.kind {
-            "ca" => Some(Self::Cas),
+            "ca" | "bundle" => Some(Self::Cas),
             "cert" => Some(node.set.map_or(Self::Keys, Self::Set)),
             "keypair" | "token-file" => Some(Self::Keys),
             "kubeconfig" => Some(Self::Kubeconfigs),
@@ -227,7 +230,7 @@ fn short_label(node: &Node) -> String {
 /// keys, kubeconfigs, components.
 fn column(node: &Node) -> Option<usize> {
     match node.kind {
-        "ca" => Some(0),
+        "ca" | "bundle" => Some(0),
         "cert" | "keypair" | "token-file" => Some(1),
         "kubeconfig" => Some(2),
         "flags" => Some(3),
@@ -250,7 +253,7 @@ fn set_issuers(doc: &GraphDoc) -> BTreeMap<CertSet, String> {
 }
 
 fn is_ca(doc: &GraphDoc, id: &str) -> bool {
-    doc.nodes.iter().any(|n| n.id == id && n.kind == "ca")
+    doc.nodes.iter().any(|n| n.id == id && matches!(n.kind, "ca" | "bundle"))
 }
 
 fn quote(text: &str) -> String {
@@ -282,7 +285,7 @@ pub fn to_dot(doc: &GraphDoc) -> String {
         for &i in members {
             let node = &doc.nodes[i];
             let fill = match node.kind {
-                "ca" => "#fde2a8",
+                "ca" | "bundle" => "#fde2a8",
                 "cert" => "#dbe9f7",
                 "keypair" | "token-file" => "#f3d9e8",
                 "kubeconfig" => "#dff2d8",
@@ -324,6 +327,10 @@ pub fn to_dot(doc: &GraphDoc) -> String {
                     let label = edge.set.map_or_else(String::new, |s| format!(", label={}", quote(s.as_str())));
                     let _ = writeln!(out, "  {} -> {} [color=\"#b8860b\"{label}];", quote(&edge.from), quote(&edge.to));
                 }
+            }
+            Relation::Trusts => {
+                let _ =
+                    writeln!(out, "  {} -> {} [style=dashed, color=\"#b8860b\"];", quote(&edge.from), quote(&edge.to));
             }
             Relation::Uses | Relation::Embeds if is_ca(doc, &edge.from) => {
                 let target = doc.nodes.iter().find(|n| n.id == edge.to).and_then(Group::of);
@@ -387,6 +394,9 @@ pub fn to_mermaid(doc: &GraphDoc) -> String {
                     let _ = writeln!(out, "  {from} -->{label} {to}");
                 }
             }
+            Relation::Trusts => {
+                let _ = writeln!(out, "  {from} -.-> {to}");
+            }
             Relation::Uses | Relation::Embeds if is_ca(doc, &edge.from) => {
                 let target = doc.nodes.iter().find(|n| n.id == edge.to).and_then(Group::of);
                 if let Some(group) = target {
@@ -407,6 +417,7 @@ pub fn to_mermaid(doc: &GraphDoc) -> String {
     }
     for (kind, fill) in [
         ("ca", "#fde2a8"),
+        ("bundle", "#fde2a8"),
         ("cert", "#dbe9f7"),
         ("keypair", "#f3d9e8"),
         ("token_file", "#f3d9e8"),

@@ -6,11 +6,13 @@
 mod disk;
 pub mod fields;
 mod reason;
+pub mod rotation;
 #[cfg(test)]
 mod tests;
 
 pub use disk::{Disk, FileStatus, TreeView, file_facts, sha256_hex};
 
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -129,6 +131,20 @@ pub enum ChangeError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A rotation step that skips one of the tree's.
+    #[error(
+        "the rotation of `[cas.{ca}]` skips a step: the plan asks for {to} while the output tree is at {from}; every host must have each step before the next, so {next} first and roll it out to every host"
+    )]
+    RotationSkipped {
+        /// The CA's name.
+        ca: String,
+        /// The tree's step.
+        from: String,
+        /// The plan's step.
+        to: String,
+        /// What to do instead.
+        next: String,
+    },
     /// `--rotate` names an id the plan does not have.
     #[error("`--rotate {0}` names no artifact of the plan")]
     UnknownRotate(String),
@@ -142,6 +158,7 @@ pub fn decide(
     disk: &dyn TreeView,
     options: &Options,
 ) -> Result<Vec<Change>, ChangeError> {
+    let state = &*rotation::prepared(model, state)?;
     let rotate = options
         .rotate
         .iter()
@@ -157,6 +174,7 @@ pub fn decide(
         new_key: vec![false; count],
         new_content: vec![false; count],
         changes: Vec::new(),
+        placed: OnceCell::new(),
     };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
@@ -170,14 +188,18 @@ pub fn decide(
                 id: id.clone(),
                 index: None,
                 action: Action::Remove,
-                reason: "no longer in the plan".into(),
+                reason: rotation::remove_reason(id).unwrap_or_else(|| "no longer in the plan".into()),
                 new_key: false,
                 writes: Vec::new(),
                 removes: recorded.files.keys().cloned().collect(),
             });
         }
     }
-    Ok(decider.changes)
+    let mut changes = std::mem::take(&mut decider.changes);
+    for change in changes.iter_mut().filter(|c| c.action == Action::Remove) {
+        change.removes.retain(|path| !decider.is_placed(path));
+    }
+    Ok(changes)
 }
 
 struct Decider<'a> {
@@ -192,9 +214,21 @@ struct Decider<'a> {
     /// By artifact index: whether its content (certificate, token) changes.
     new_content: Vec<bool>,
     changes: Vec<Change>,
+    /// Every path the plan places, gathered the first time a file leaves
+    /// an artifact.
+    placed: OnceCell<HashSet<&'a str>>,
 }
 
 impl Decider<'_> {
+    /// Whether an artifact of the plan places a file at `path`: one that
+    /// passes from one artifact to another (a CA's certificate file to its
+    /// rotation's trust bundle and back) is rewritten, never deleted.
+    fn is_placed(&self, path: &str) -> bool {
+        self.placed
+            .get_or_init(|| self.model.artifacts.iter().flat_map(|a| a.files.iter().map(|f| f.path.as_str())).collect())
+            .contains(path)
+    }
+
     fn decide_one(
         &mut self,
         i: usize,
@@ -223,10 +257,12 @@ impl Decider<'_> {
                     return Ok(());
                 }
             }
-            self.push(i, Action::Create, "new in the plan".into(), true, paths(), Vec::new());
+            let reason = rotation::create_reason(self.model, id).unwrap_or_else(|| "new in the plan".into());
+            self.push(i, Action::Create, reason, true, paths(), Vec::new());
             return Ok(());
         };
-        let removes = left_behind(artifact, recorded);
+        let mut removes = left_behind(artifact, recorded);
+        removes.retain(|path| !self.is_placed(path));
         // Serialising the spec is only needed when the fingerprint moved.
         let spec =
             (recorded.fingerprint != *fingerprint).then(|| serde_json::to_value(&artifact.spec).unwrap_or_default());
@@ -239,6 +275,9 @@ impl Decider<'_> {
             self.push(i, Action::Reissue, "rotation asked for (`--rotate`): new key".into(), true, paths(), removes);
             return Ok(());
         }
+        // The outgoing CA of a rotation stays as the tree has it: the plan
+        // describes the incoming one.
+        let spec_change = spec_change.filter(|_| !(is_ca && rotation::is_outgoing(self.model, id)));
         if let Some(difference) = spec_change {
             if is_ca {
                 return Err(ChangeError::CaChanged { id: id.clone(), reason: difference });
@@ -263,7 +302,11 @@ impl Decider<'_> {
                     self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths(), removes);
                     return Ok(());
                 }
-                Relation::Signs | Relation::Embeds => {}
+                Relation::Trusts if self.new_content[link.index] => {
+                    self.push(i, Action::Rewrite, format!("trusts `{input}`, which changes"), false, paths(), removes);
+                    return Ok(());
+                }
+                Relation::Signs | Relation::Embeds | Relation::Trusts => {}
             }
         }
         if let Some(reason) = self.renewal_due(artifact, recorded) {
@@ -375,6 +418,10 @@ impl Decider<'_> {
         let material = artifact.spec.has_material();
         let new_key = material && (new_key || action == Action::Create);
         if material && matches!(action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew) {
+            self.new_content[i] = true;
+        }
+        // A trust bundle is written from its CAs: new when it is (re)written.
+        if matches!(artifact.spec, Spec::Bundle(_)) && matches!(action, Action::Create | Action::Rewrite) {
             self.new_content[i] = true;
         }
         if material && artifact.spec.is_token() && new_key {

@@ -50,7 +50,7 @@ fn plan(source: &str) -> Compiled {
 /// The state and tree an apply of `compiled` at `now()` leaves behind: every
 /// file written (its content is its path), every certificate valid from now.
 fn applied(compiled: &Compiled) -> (State, MemoryTree) {
-    let mut state = State { version: STATE_VERSION, artifacts: BTreeMap::new() };
+    let mut state = State { version: STATE_VERSION, artifacts: BTreeMap::new(), ..State::default() };
     let mut tree = MemoryTree::default();
     for (i, artifact) in compiled.model.artifacts.iter().enumerate() {
         let mut files = BTreeMap::new();

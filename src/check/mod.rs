@@ -6,7 +6,10 @@
 mod coverage;
 mod identity;
 mod structure;
+mod tree;
 mod validity;
+
+pub use tree::check_tree;
 
 use crate::diag::Diagnostics;
 use crate::model::{Artifact, Model};

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use super::load::Loaded;
 use super::{Error, Format, Outcome, load};
+use crate::check::check_tree;
 use crate::diag::{self, Diagnostic};
 use crate::pipeline::compile;
+use crate::state::State;
+use time::OffsetDateTime;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +23,13 @@ pub struct CheckArgs {
     /// Treat warnings as errors (`--deny warnings`).
     #[arg(long, value_name = "warnings")]
     pub deny: Option<Deny>,
+    /// Also check each plan against this output tree: a CA rotation step
+    /// that skips the tree's, a CA in the last fifth of its validity.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The clock for `--out` (RFC 3339); `SOURCE_DATE_EPOCH` works too.
+    #[arg(long, requires = "out")]
+    pub now: Option<String>,
 }
 
 /// What `--deny` turns into errors.
@@ -35,10 +45,17 @@ pub enum Deny {
 /// one run (a pre-commit hook, a CI job) shows the diagnostics of them all.
 pub fn run(args: &CheckArgs) -> Result<Outcome, Error> {
     let plans = args.plans.iter().map(PathBuf::as_path).map(load::read_plan).collect::<Result<Vec<_>, _>>()?;
+    let tree = match &args.out {
+        Some(out) => Some((
+            crate::state::State::load(out).map_err(|e| Error::Apply(e.into()))?,
+            load::clock(args.now.as_deref())?,
+        )),
+        None => None,
+    };
     let mut json = Vec::new();
     let mut failed = false;
     for loaded in &plans {
-        let checked = check_plan(loaded, args.deny.is_some());
+        let checked = check_plan(loaded, args.deny.is_some(), tree.as_ref());
         match args.format {
             Format::Text => print_text(loaded, &checked),
             // One array for all the plans: each diagnostic names its file.
@@ -63,13 +80,22 @@ struct Checked {
     summary: Option<String>,
 }
 
-fn check_plan(loaded: &Loaded, deny_warnings: bool) -> Checked {
+fn check_plan(loaded: &Loaded, deny_warnings: bool, tree: Option<&(State, OffsetDateTime)>) -> Checked {
     match compile(&loaded.source) {
         Ok(mut compiled) => {
-            let diagnostics = std::mem::take(&mut compiled.warnings.0);
+            let mut diagnostics = std::mem::take(&mut compiled.warnings.0);
+            if let Some((state, now)) = tree {
+                diagnostics.extend(check_tree(&compiled.model, state, *now).0);
+                diagnostics.sort_by_key(|d| !d.is_error());
+            }
             let summary = summary(&compiled.model);
             load::release(compiled);
-            Checked { failed: deny_warnings && !diagnostics.is_empty(), diagnostics, summary: Some(summary) }
+            let errors = diagnostics.iter().any(Diagnostic::is_error);
+            Checked {
+                failed: errors || (deny_warnings && !diagnostics.is_empty()),
+                diagnostics,
+                summary: Some(summary),
+            }
         }
         Err(diagnostics) => Checked { diagnostics: diagnostics.0, failed: true, summary: None },
     }

@@ -43,6 +43,7 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
     let changes = plan_changes(&compiled, &tree, &options).map_err(Error::Apply);
     load::release(compiled);
     let changes = changes?;
+    warn_hard_cut(&decide.rotate);
     if let Some(file) = &args.save {
         let saved = SavedPlan::new(plan, &loaded.source, out, &tree, &options, &changes)
             .with_templates(decide.templates.as_deref(), &templates);
@@ -62,6 +63,18 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
         }
     }
     Ok(if args.detailed_exitcode && !changes.is_empty() { Outcome::ChangesPending } else { Outcome::Success })
+}
+
+/// Warns that `--rotate ca/NAME` replaces a CA in one step: a host with the
+/// new tree trusts none of the others until every host has it.
+fn warn_hard_cut(rotate: &[String]) {
+    for id in rotate.iter().filter_map(|text| crate::model::ArtifactId::parse(text)) {
+        if let Some(name) = id.ca_name() {
+            eprintln!(
+                "warning: `--rotate {id}` replaces the CA and everything it signs at once: each host that gets the new tree stops trusting the hosts that have not, until every host has it. On a running cluster, rotate in steps instead: `rotation = \"trust\"` in `[cas.{name}]`, then `\"issue\"`, then `\"retire\"`."
+            );
+        }
+    }
 }
 
 /// Writes a saved plan to `file`.

@@ -110,12 +110,25 @@ rule_ids! {
     BootstrapGroup = "bootstrap-group", Error, "a bootstrap token group outside `system:bootstrappers:`";
     KubeletServingUnverified = "kubelet-serving-unverified", Warning,
         "kubelet serving certificates the API server cannot verify";
+    RotationSkipsStep = "rotation-skips-step", Error,
+        "a CA rotation step that skips the one after the output tree's (`check --out`)";
+    CaRenewalDue = "ca-renewal-due", Warning,
+        "a CA in the last fifth of its validity in the output tree (`check --out`)";
     AllowUnknownRule = "allow-unknown-rule", Error, "an `[[allow]]` naming no rule, or a rule that is an error";
     AllowNoReason = "allow-no-reason", Error, "an `[[allow]]` without a reason";
     InternalGraph = "internal-graph", Error,
         "a cycle in the artifact graph: a fault in certplan, not in the plan";
     InternalMissingFile = "internal-missing-file", Error,
         "a flag naming a file no artifact places: a fault in certplan, not in the plan";
+}
+
+impl RuleId {
+    /// Whether the rule reads the output tree (`check --out DIR`), so that
+    /// no plan alone can provoke it.
+    #[must_use]
+    pub const fn needs_tree(self) -> bool {
+        matches!(self, Self::RotationSkipsStep | Self::CaRenewalDue)
+    }
 }
 
 impl fmt::Display for RuleId {

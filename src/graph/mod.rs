@@ -1,6 +1,7 @@
 //! The artifact graph, the one answer to "what depends on what": a node per
-//! artifact and an edge from every artifact to each one it signs or that
-//! embeds it, each edge saying which ([`Relation`]). Issue order, the change
+//! artifact (trust bundles of CA rotations among them) and an edge from
+//! every artifact to each one it signs, that embeds it or that trusts it,
+//! each edge saying which ([`Relation`]). Issue order, the change
 //! cascade of `plan`/`apply`, `diff`'s cascade, `graph`'s export and the
 //! material `apply` must read back all ask it; nothing else works out
 //! dependencies.
@@ -43,9 +44,13 @@ impl Fingerprint {
 pub enum Relation {
     /// A CA signs a certificate: a new CA key means a new certificate.
     Signs,
-    /// A kubeconfig embeds a CA certificate, a client certificate or a
-    /// token: new content there means the kubeconfig is rendered again.
+    /// A kubeconfig embeds a CA certificate (or a trust bundle), a client
+    /// certificate or a token: new content there means the kubeconfig is
+    /// rendered again.
     Embeds,
+    /// A trust bundle holds a CA's certificate: a new CA certificate means
+    /// the bundle, and whatever embeds it, is written again.
+    Trusts,
 }
 
 /// One edge, seen from one end: the artifact at the other end, by index.
@@ -95,6 +100,7 @@ fn relations(spec: &Spec) -> Vec<(&ArtifactId, Relation)> {
         Spec::Kubeconfig(kubeconfig) => {
             vec![(&kubeconfig.ca, Relation::Embeds), (kubeconfig.credential.artifact(), Relation::Embeds)]
         }
+        Spec::Bundle(bundle) => bundle.cas.iter().map(|ca| (ca, Relation::Trusts)).collect(),
         Spec::Ca(_)
         | Spec::Keypair(_)
         | Spec::TokenFile(_)

@@ -102,7 +102,7 @@ fn issue_one(
                 .ok_or_else(|| IssueError::TokenTtlOverflow(artifact.id.clone()))?;
             Material::Token { token: new_bootstrap_token(), expires: Some(expires) }
         }
-        Spec::Kubeconfig(_) | Spec::Flags(_) | Spec::Manifest(_) => return Ok(None),
+        Spec::Kubeconfig(_) | Spec::Flags(_) | Spec::Manifest(_) | Spec::Bundle(_) => return Ok(None),
     };
     Ok(Some((artifact.id.clone(), material)))
 }

@@ -55,6 +55,9 @@ pub enum Spec {
     Cert(CertSpec),
     /// A bare key pair (the service-account signing key).
     Keypair(KeyPairSpec),
+    /// A trust bundle: the certificates of a CA under rotation, old and new,
+    /// in one file, where components read that CA's trust.
+    Bundle(BundleSpec),
     /// A kubeconfig embedding a CA and a credential.
     Kubeconfig(KubeconfigSpec),
     /// A static token file (`token.csv`).
@@ -75,6 +78,7 @@ impl Spec {
             Self::Ca(_) => "ca",
             Self::Cert(_) => "cert",
             Self::Keypair(_) => "keypair",
+            Self::Bundle(_) => "bundle",
             Self::Kubeconfig(_) => "kubeconfig",
             Self::TokenFile(_) => "token-file",
             Self::Flags(_) => "flags",
@@ -91,7 +95,7 @@ impl Spec {
             Self::BootstrapToken(_) => Some("bootstrap-token-secret.yaml"),
             Self::Flags(_) => Some("flags.env"),
             Self::Manifest(manifest) => Some(manifest.template),
-            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) => None,
+            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) | Self::Bundle(_) => None,
         }
     }
 
@@ -103,7 +107,7 @@ impl Spec {
             Self::BootstrapToken(spec) => spec.template_override = stamp,
             Self::Flags(spec) => spec.template_override = stamp,
             Self::Manifest(spec) => spec.template_override = stamp,
-            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) => {}
+            Self::Ca(_) | Self::Cert(_) | Self::Keypair(_) | Self::Bundle(_) => {}
         }
     }
 
@@ -228,6 +232,13 @@ pub struct KeyPairSpec {
     pub key: KeyAlgorithm,
 }
 
+/// A trust bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct BundleSpec {
+    /// The CAs it holds, in the order written: the outgoing one first.
+    pub cas: Vec<ArtifactId>,
+}
+
 /// A kubeconfig.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct KubeconfigSpec {
@@ -235,7 +246,7 @@ pub struct KubeconfigSpec {
     pub cluster_name: String,
     /// The URL it dials.
     pub server: String,
-    /// The CA it trusts.
+    /// The CA it trusts (a trust bundle while that CA is rotated).
     pub ca: ArtifactId,
     /// The user entry's name.
     pub user: String,

@@ -17,11 +17,17 @@ use super::CertSet;
 pub struct ArtifactId(String);
 
 /// The kinds of artifact, the first segment of an id.
-const KINDS: [&str; 7] = ["ca", "cert", "keypair", "kubeconfig", "token-file", "manifest", "flags"];
+const KINDS: [&str; 8] = ["ca", "cert", "keypair", "kubeconfig", "token-file", "manifest", "flags", "bundle"];
 
 /// The segment that puts users' certificates and kubeconfigs apart from the
 /// built-in identities' (`cert/users/NAME`).
 const USERS: &str = "users";
+
+/// The segment of the CA that a rotation brings in (`ca/NAME/next`).
+const NEXT: &str = "next";
+
+/// The segment of the CA that a rotation's `retire` step takes out (`ca/NAME/old`).
+const OLD: &str = "old";
 
 /// The name of the bootstrap token's artifacts (its token file and kubeconfig).
 const BOOTSTRAP: &str = "bootstrap";
@@ -40,6 +46,27 @@ impl ArtifactId {
     #[must_use]
     pub fn ca(name: &str) -> Self {
         Self::join("ca", &[name])
+    }
+
+    /// The CA a rotation of `[cas.NAME]` brings in, during its `trust` and
+    /// `issue` steps: `ca/NAME/next`. At `retire` it becomes `ca/NAME`.
+    #[must_use]
+    pub fn next_ca(name: &str) -> Self {
+        Self::join("ca", &[name, NEXT])
+    }
+
+    /// The CA a rotation's `retire` step deletes, as `plan` names its
+    /// removal: `ca/NAME/old`.
+    #[must_use]
+    pub fn old_ca(name: &str) -> Self {
+        Self::join("ca", &[name, OLD])
+    }
+
+    /// The trust bundle of a CA under rotation (both its certificates):
+    /// `bundle/NAME`.
+    #[must_use]
+    pub fn bundle(name: &str) -> Self {
+        Self::join("bundle", &[name])
     }
 
     /// A certificate named after its set, `cert/SET`, or one per host,
@@ -137,10 +164,18 @@ impl ArtifactId {
         self.0.split_once('/').map_or(self.0.as_str(), |(kind, _)| kind)
     }
 
-    /// The name of the CA a `ca/NAME` id names.
+    /// The name of the CA a `ca/NAME` id names (`ca/NAME/next` and
+    /// `ca/NAME/old` too: the same `[cas.NAME]`).
     #[must_use]
     pub fn ca_name(&self) -> Option<&str> {
-        self.0.strip_prefix("ca/")
+        let rest = self.0.strip_prefix("ca/")?;
+        Some(rest.split_once('/').map_or(rest, |(name, _)| name))
+    }
+
+    /// Whether it names the CA a rotation's `retire` step deletes.
+    #[must_use]
+    pub fn is_old_ca(&self) -> bool {
+        self.0.strip_prefix("ca/").and_then(|rest| rest.split_once('/')).is_some_and(|(_, slot)| slot == OLD)
     }
 
     /// Whether it names the certificate of a `[[users]]` entry.
@@ -196,6 +231,9 @@ mod tests {
             (ArtifactId::bootstrap_token_file(), "token-file/bootstrap"),
             (ArtifactId::manifest("bootstrap-token"), "manifest/bootstrap-token"),
             (ArtifactId::flags("kube-apiserver", "m1"), "flags/kube-apiserver/m1"),
+            (ArtifactId::next_ca("etcd"), "ca/etcd/next"),
+            (ArtifactId::old_ca("etcd"), "ca/etcd/old"),
+            (ArtifactId::bundle("etcd"), "bundle/etcd"),
         ];
         for (id, text) in ids {
             assert_eq!(id.as_str(), text);
@@ -216,6 +254,9 @@ mod tests {
     #[test]
     fn what_an_id_names() {
         assert_eq!(ArtifactId::ca("lab").ca_name(), Some("lab"));
+        assert_eq!(ArtifactId::next_ca("lab").ca_name(), Some("lab"));
+        assert!(ArtifactId::old_ca("lab").is_old_ca());
+        assert!(!ArtifactId::next_ca("lab").is_old_ca() && !ArtifactId::ca("lab").is_old_ca());
         assert_eq!(ArtifactId::user_cert("ops").ca_name(), None);
         assert!(ArtifactId::user_cert("ops").is_user_cert());
         assert!(!ArtifactId::identity_kubeconfig("users", None).is_user_cert());

@@ -43,10 +43,21 @@ pub struct Model {
     pub templates: Option<String>,
     /// Index of `artifacts` by id.
     pub index: std::collections::HashMap<ArtifactId, usize>,
+    /// The CAs being rotated, by name (`[cas.NAME] rotation`).
+    pub rotations: BTreeMap<String, Rotation>,
     /// Faults of lowering itself (a flag naming a file nothing places). A
     /// plan with check errors may cause them; reported only when it has
     /// none, so they never hide the diagnostic that explains them.
     pub faults: Vec<MissingFile>,
+}
+
+/// A CA rotation the plan asks for.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Its step.
+    pub step: crate::plan::RotationStep,
+    /// Where the plan writes it.
+    pub span: Range<usize>,
 }
 
 /// The CA chosen for a set.
@@ -192,6 +203,12 @@ impl Model {
         let server = &self.set_cas.get(&CertSet::KubeletServer)?.ca;
         let signing = &self.set_cas.get(&CertSet::ApiserverClient)?.ca;
         kubelet_serving_ca(&self.hosts, server, signing)
+    }
+
+    /// The rotation step of `[cas.NAME]`, if it is rotated.
+    #[must_use]
+    pub fn rotation(&self, ca: &str) -> Option<crate::plan::RotationStep> {
+        self.rotations.get(ca).map(|r| r.step)
     }
 
     /// The artifact with an id.

@@ -119,6 +119,8 @@ fn carry_out(
     }
     // `_lock` holds the tree until the state is written.
     let Tree { mut state, disk, lock: _lock } = tree;
+    // As deciding read it: a CA that retires now keeps its material under its own id.
+    changes::rotation::prepare(model, &mut state);
     let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
     let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
     let files = render_writes(model, &changes, &materials, templates)?;
@@ -253,7 +255,14 @@ fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSe
             needed.insert(artifact.id.clone());
         }
         if !change.writes.is_empty() || regenerate.contains(&i) {
-            needed.extend(compiled.graph.inputs(i).iter().map(|link| model.artifacts[link.index].id.clone()));
+            for link in compiled.graph.inputs(i) {
+                needed.insert(model.artifacts[link.index].id.clone());
+                // A trust bundle is written from its CAs' certificates.
+                if matches!(model.artifacts[link.index].spec, crate::model::Spec::Bundle(_)) {
+                    let cas = compiled.graph.inputs(link.index);
+                    needed.extend(cas.iter().map(|ca| model.artifacts[ca.index].id.clone()));
+                }
+            }
         }
     }
     needed.retain(|id| model.position(id).is_none_or(|i| !regenerate.contains(&i)));
@@ -317,6 +326,23 @@ fn update_state(
             },
         );
     }
+    // What did not change is recorded as the plan now names it (a rotation's
+    // `retire` renames a CA under every certificate it signs).
+    let decided: HashSet<&ArtifactId> = changes.iter().map(|c| &c.id).collect();
+    for (i, artifact) in model.artifacts.iter().enumerate() {
+        if decided.contains(&artifact.id) {
+            continue;
+        }
+        if let Some(recorded) = state.artifacts.get_mut(&artifact.id)
+            && recorded.fingerprint != compiled.graph.fingerprints[i]
+        {
+            recorded.fingerprint = compiled.graph.fingerprints[i].clone();
+            if let Ok(spec) = serde_json::value::to_raw_value(&artifact.spec) {
+                recorded.spec = spec;
+            }
+        }
+    }
+    state.rotations = model.rotations.iter().map(|(name, rotation)| (name.clone(), rotation.step)).collect();
     state.version = crate::state::STATE_VERSION;
 }
 

@@ -216,6 +216,57 @@ pub struct CaSection {
     /// Validity.
     #[schemars(with = "Option<String>", extend("x-default" = "`[defaults] ca_validity`", "examples" = ["87600h"]))]
     pub validity: Option<Spanned<String>>,
+    /// The step of a rotation to a new CA under way: `trust` (both CAs
+    /// trusted everywhere, leaves still signed by the old one), then `issue`
+    /// (every leaf signed by the new one), then `retire` (the old one
+    /// trusted nowhere and its key deleted); then delete the line. Each
+    /// step is rolled out to every host before the next is applied.
+    #[schemars(with = "Option<RotationStep>", extend("x-default" = "no rotation", "examples" = ["trust"]))]
+    pub rotation: Option<Spanned<RotationStep>>,
+}
+
+/// A step of a staged CA rotation, in the order they are taken.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationStep {
+    /// Issue the new CA and trust both.
+    Trust,
+    /// Sign every leaf with the new CA; both stay trusted.
+    Issue,
+    /// Trust only the new CA; delete the old key.
+    Retire,
+}
+
+impl RotationStep {
+    /// The step as the plan writes it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trust => "trust",
+            Self::Issue => "issue",
+            Self::Retire => "retire",
+        }
+    }
+
+    /// Whether a tree in step `from` (`None`: no rotation) may be taken to
+    /// step `to` in one apply: the same step or the next one.
+    #[must_use]
+    pub fn follows(from: Option<Self>, to: Option<Self>) -> bool {
+        from == to || Self::next(from) == to
+    }
+
+    /// The step after `from`, in the cycle none → trust → issue → retire → none.
+    #[must_use]
+    pub fn next(from: Option<Self>) -> Option<Self> {
+        match from {
+            None => Some(Self::Trust),
+            Some(Self::Trust) => Some(Self::Issue),
+            Some(Self::Issue) => Some(Self::Retire),
+            Some(Self::Retire) => None,
+        }
+    }
 }
 
 /// `[[hosts]]`.

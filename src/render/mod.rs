@@ -71,7 +71,8 @@ fn render_one(
     let text: Zeroizing<String> = match (&artifact.spec, role) {
         (Spec::Ca(_) | Spec::Cert(_), FileRole::Cert | FileRole::Key) => cert_pem(artifact, role, materials)?,
         (Spec::Keypair(_), FileRole::Key | FileRole::PublicKey) => key_pair_pem(artifact, role, materials)?,
-        (Spec::Kubeconfig(spec), _) => kubeconfig(spec, materials, templates)?,
+        (Spec::Bundle(_), FileRole::Cert) => Zeroizing::new(trusted_pem(model, &artifact.id, materials)?),
+        (Spec::Kubeconfig(spec), _) => kubeconfig(model, spec, materials, templates)?,
         (Spec::TokenFile(spec), _) => token_file(artifact, spec, materials, templates)?,
         (Spec::BootstrapToken(spec), _) => bootstrap_token(artifact, spec, materials, templates)?,
         (Spec::Flags(spec), _) => flag_file(model, spec, templates)?,
@@ -115,14 +116,15 @@ fn key_pair_pem(
 
 /// A kubeconfig embedding its CA and its client certificate and key, or its token.
 fn kubeconfig(
+    model: &Model,
     spec: &KubeconfigSpec,
     materials: &HashMap<ArtifactId, Material>,
     templates: &Templates,
 ) -> Result<Zeroizing<String>, RenderError> {
-    let ca = cert_of(materials, &spec.ca)?;
+    let ca = trusted_pem(model, &spec.ca, materials)?;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     let mut context = minijinja::context! {
-        ca_data => b64(&ca.cert_pem),
+        ca_data => b64(&ca),
         server => &spec.server,
         cluster_name => &spec.cluster_name,
         user => &spec.user,
@@ -216,6 +218,24 @@ fn manifest(spec: &ManifestSpec, templates: &Templates) -> Result<Zeroizing<Stri
     let values: std::collections::BTreeMap<String, String> = spec.values.iter().cloned().collect();
     let values = minijinja::Value::from(values);
     templates.render(spec.template, values)
+}
+
+/// The PEM certificates a component trusts through `id`: a CA's
+/// certificate, or every certificate of a trust bundle, in its order.
+fn trusted_pem(
+    model: &Model,
+    id: &ArtifactId,
+    materials: &HashMap<ArtifactId, Material>,
+) -> Result<String, RenderError> {
+    let Some(Spec::Bundle(bundle)) = model.artifact(id).map(|a| &a.spec) else {
+        return Ok(cert_of(materials, id)?.cert_pem.clone());
+    };
+    let mut pem = String::new();
+    for ca in &bundle.cas {
+        pem.push_str(cert_of(materials, ca)?.cert_pem.trim_end());
+        pem.push('\n');
+    }
+    Ok(pem)
 }
 
 fn cert_of<'m>(

@@ -23,6 +23,10 @@ pub struct State {
     pub version: u32,
     /// Per artifact id.
     pub artifacts: BTreeMap<ArtifactId, ArtifactState>,
+    /// The step of every CA rotation the tree is in, by CA name; absent
+    /// when none is under way.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rotations: BTreeMap<String, crate::plan::RotationStep>,
 }
 
 /// What was written for one artifact.

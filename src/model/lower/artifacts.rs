@@ -8,10 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::context::{CaConfig, Context, SetConfig};
 use crate::model::values::SanValue;
 use crate::model::{
-    Artifact, ArtifactId, CaRole, CertSet, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement, Sans, SetCa,
-    Spans, Spec, Subject,
+    Artifact, ArtifactId, BundleSpec, CaRole, CertSet, CertSpec, Eku, FileRole, Host, KeyPairSpec, Model, Placement,
+    Rotation, Sans, SetCa, Spans, Spec, Subject,
 };
-use crate::plan::{ClientCertMode, Role, ServingCertMode};
+use crate::plan::{ClientCertMode, Role, RotationStep, ServingCertMode};
 
 /// Builds the whole model from resolved settings.
 pub fn build(context: Context) -> Model {
@@ -32,6 +32,14 @@ pub fn build(context: Context) -> Model {
         })
         .collect::<BTreeMap<_, _>>();
     let index = artifacts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+    let rotations = context
+        .cas
+        .iter()
+        .filter_map(|ca| {
+            let (step, span) = ca.rotation.clone()?;
+            Some((ca.name.clone(), Rotation { step, span }))
+        })
+        .collect();
     Model {
         cluster: context.cluster,
         layout: context.layout,
@@ -41,6 +49,7 @@ pub fn build(context: Context) -> Model {
         allowed: context.allowed,
         templates: context.templates,
         index,
+        rotations,
         faults,
     }
 }
@@ -52,14 +61,38 @@ pub fn signing_needed(context: &Context) -> bool {
     cluster.token_csv || cluster.token_secret || context.hosts.iter().any(Host::bootstraps)
 }
 
-/// The id of the CA of a set. Artifacts are built only from a plan without
+/// The id of the CA that signs with `[cas.NAME]`: the one a rotation brings
+/// in from its `issue` step on (`ca/NAME/next` until `retire` makes it
+/// `ca/NAME`), else `ca/NAME`.
+pub fn signing_ca(context: &Context, name: &str) -> ArtifactId {
+    match context.rotation(name) {
+        Some(RotationStep::Issue) => ArtifactId::next_ca(name),
+        _ => ArtifactId::ca(name),
+    }
+}
+
+/// The id of what components that trust `[cas.NAME]` read: its trust
+/// bundle while a rotation trusts both CAs (`trust` and `issue`), else the CA.
+pub fn trusted_ca(context: &Context, name: &str) -> ArtifactId {
+    match context.rotation(name) {
+        Some(RotationStep::Trust | RotationStep::Issue) => ArtifactId::bundle(name),
+        _ => ArtifactId::ca(name),
+    }
+}
+
+/// What components read to trust the CA of a set ([`trusted_ca`] of [`set_ca`]'s CA).
+pub fn set_trust(context: &Context, set: CertSet) -> ArtifactId {
+    trusted_ca(context, context.sets[&set].ca.as_deref().unwrap_or_default())
+}
+
+/// The id of the CA that signs a set ([`signing_ca`]). Artifacts are built only from a plan without
 /// errors, where every set but the key pair has its CA (`missing-ca`,
 /// `unknown-ca` and `set-ca-ambiguous` report the others). Should one have
 /// none, the empty name makes an id no artifact has: a flag naming it fails
 /// as a [`super::MissingFile`] and an issuer naming it as `unknown-ca`,
 /// instead of pointing at some other CA.
 pub fn set_ca(context: &Context, set: CertSet) -> ArtifactId {
-    ArtifactId::ca(context.sets[&set].ca.as_deref().unwrap_or_default())
+    signing_ca(context, context.sets[&set].ca.as_deref().unwrap_or_default())
 }
 
 struct Builder<'c> {
@@ -121,32 +154,65 @@ impl<'c> Builder<'c> {
             .collect()
     }
 
+    /// Every CA: its certificate where components verify what it signs,
+    /// its key where the controller-manager signs with it. While a rotation
+    /// trusts two CAs (`trust`, `issue`), a trust bundle of both takes the
+    /// CA's usual certificate file, and each CA's own pair moves beside it
+    /// (`STEM-old`, `STEM-new`), on control-plane hosts only for the one the
+    /// controller-manager signs with.
     fn cas(&mut self) {
         for ca in &self.context.cas {
             let stem = self.context.layout.ca_stem(&ca.name, self.ca_role(&ca.name));
-            let mut files = self.pki_files(&stem, &self.hosts_needing_ca(&ca.name), FileRole::Cert);
-            files.extend(self.cluster_pki_files(&stem));
-            if self.signs_for_controller_manager(ca) {
-                files.extend(self.pki_files(&stem, &self.hosts_with(Role::ControlPlane), FileRole::Key));
+            let trusting = self.hosts_needing_ca(&ca.name);
+            let signers =
+                if self.signs_for_controller_manager(ca) { self.hosts_with(Role::ControlPlane) } else { Vec::new() };
+            let Some((rotating @ (RotationStep::Trust | RotationStep::Issue), _)) = ca.rotation else {
+                let mut files = self.pki_files(&stem, &trusting, FileRole::Cert);
+                files.extend(self.cluster_pki_files(&stem));
+                files.extend(self.pki_files(&stem, &signers, FileRole::Key));
+                self.push_ca(ca, ArtifactId::ca(&ca.name), files);
+                continue;
+            };
+            let (old_signers, new_signers) =
+                if rotating == RotationStep::Trust { (signers, Vec::new()) } else { (Vec::new(), signers) };
+            for (id, stem, signers) in [
+                (ArtifactId::ca(&ca.name), format!("{stem}-old"), old_signers),
+                (ArtifactId::next_ca(&ca.name), format!("{stem}-new"), new_signers),
+            ] {
+                let mut files = self.pki_files(&stem, &signers, FileRole::Cert);
+                files.extend(self.pki_files(&stem, &signers, FileRole::Key));
+                files.extend(self.cluster_pki_files(&stem));
+                self.push_ca(ca, id, files);
             }
-            let id = ArtifactId::ca(&ca.name);
+            let mut files = self.pki_files(&stem, &trusting, FileRole::Cert);
+            files.extend(self.cluster_pki_files(&stem).into_iter().filter(|f| f.role == FileRole::Cert));
             self.artifacts.push(Artifact {
-                spec: Spec::Ca(CertSpec {
-                    set: None,
-                    host: None,
-                    issuer: id.clone(),
-                    subject: ca.subject.clone(),
-                    sans: Sans::default(),
-                    eku: Vec::new(),
-                    key: ca.key,
-                    validity: ca.validity,
-                }),
-                id,
+                id: ArtifactId::bundle(&ca.name),
+                spec: Spec::Bundle(BundleSpec { cas: vec![ArtifactId::ca(&ca.name), ArtifactId::next_ca(&ca.name)] }),
                 files,
-                origin: Some(ca.span.clone()),
-                spans: Spans { key: ca.key_span.clone(), validity: ca.validity_span.clone(), ..Spans::default() },
+                origin: ca.rotation.as_ref().map(|(_, span)| span.clone()),
+                spans: Spans::default(),
             });
         }
+    }
+
+    fn push_ca(&mut self, ca: &CaConfig, id: ArtifactId, files: Vec<Placement>) {
+        self.artifacts.push(Artifact {
+            spec: Spec::Ca(CertSpec {
+                set: None,
+                host: None,
+                issuer: id.clone(),
+                subject: ca.subject.clone(),
+                sans: Sans::default(),
+                eku: Vec::new(),
+                key: ca.key,
+                validity: ca.validity,
+            }),
+            id,
+            files,
+            origin: Some(ca.span.clone()),
+            spans: Spans { key: ca.key_span.clone(), validity: ca.validity_span.clone(), ..Spans::default() },
+        });
     }
 
     /// Whether the controller-manager signs kubelet certificates with this CA
@@ -454,10 +520,10 @@ impl<'c> Builder<'c> {
                 spec: Spec::Cert(CertSpec {
                     set: Some(CertSet::ApiserverClient),
                     host: None,
-                    issuer: user
-                        .ca
-                        .as_ref()
-                        .map_or_else(|| set_ca(self.context, CertSet::ApiserverClient), |(ca, _)| ArtifactId::ca(ca)),
+                    issuer: user.ca.as_ref().map_or_else(
+                        || set_ca(self.context, CertSet::ApiserverClient),
+                        |(ca, _)| signing_ca(self.context, ca),
+                    ),
                     subject: self.subject(&user.name, &groups),
                     sans: Sans::default(),
                     eku: vec![Eku::ClientAuth],

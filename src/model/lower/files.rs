@@ -3,7 +3,7 @@
 //! host. Runs after the certificates exist in the artifact list, and takes
 //! every path from their placements, so a path is decided in one place.
 
-use super::artifacts::{host_placement, set_ca};
+use super::artifacts::{host_placement, set_trust};
 use super::context::Context;
 use super::flags::{self, Paths};
 use crate::model::{
@@ -54,7 +54,7 @@ fn kubeconfig(context: &Context, plan: KubeconfigPlan<'_>) -> Artifact {
         spec: Spec::Kubeconfig(KubeconfigSpec {
             cluster_name: cluster.name.clone(),
             server,
-            ca: set_ca(context, CertSet::Apiserver),
+            ca: set_trust(context, CertSet::Apiserver),
             user: plan.user,
             credential: plan.credential,
             template_override: None,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::artifacts::{host_placement, set_ca, signing_needed};
+use super::artifacts::{host_placement, set_ca, set_trust, signing_needed, trusted_ca};
 use super::context::Context;
 use crate::model::{
     Artifact, ArtifactId, CertSet, FileRole, FlagFileSpec, FlagVar, Host, Spans, Spec, kubelet_serving_ca,
@@ -77,8 +77,10 @@ impl On<'_, '_> {
         self.file(id, FileRole::Key)
     }
 
+    /// The file a component reads to trust the CA of a set: the CA's
+    /// certificate, or the trust bundle of a rotation.
     fn ca(&self, set: CertSet) -> Result<String, MissingFile> {
-        self.cert(&set_ca(self.paths.context, set))
+        self.cert(&set_trust(self.paths.context, set))
     }
 
     fn kubeconfig(&self, id: &ArtifactId) -> Result<String, MissingFile> {
@@ -290,10 +292,12 @@ fn scheduler(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
         .done())
 }
 
+/// What the API server trusts kubelets' serving certificates with, when one
+/// CA covers them all ([`kubelet_serving_ca`]), as a trust file.
 fn kubelet_ca(context: &Context) -> Option<ArtifactId> {
-    let server = set_ca(context, CertSet::KubeletServer);
-    let signing = set_ca(context, CertSet::ApiserverClient);
-    kubelet_serving_ca(&context.hosts, &server, &signing)
+    let name = |set: CertSet| context.sets[&set].ca.as_deref().map_or_else(|| ArtifactId::ca(""), ArtifactId::ca);
+    let ca = kubelet_serving_ca(&context.hosts, &name(CertSet::KubeletServer), &name(CertSet::ApiserverClient))?;
+    Some(trusted_ca(context, ca.ca_name().unwrap_or_default()))
 }
 
 fn kubelet(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {

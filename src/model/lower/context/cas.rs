@@ -49,6 +49,7 @@ pub(super) fn resolve_cas(
                 validity: duration_or(ca.validity.as_ref(), defaults.ca_validity, diagnostics),
                 validity_span: ca.validity.as_ref().map(Spanned::span).or_else(|| defaults.ca_validity_span.clone()),
                 span: name.span(),
+                rotation: ca.rotation.as_ref().map(|step| (*step.get_ref(), step.span())),
             }
         })
         .collect()

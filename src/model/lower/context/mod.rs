@@ -64,6 +64,15 @@ pub struct CaConfig {
     pub validity: Duration,
     pub validity_span: Option<Range<usize>>,
     pub span: Range<usize>,
+    /// The rotation step the plan asks for, where it is written.
+    pub rotation: Option<(crate::plan::RotationStep, Range<usize>)>,
+}
+
+impl Context {
+    /// The rotation step of a CA, if it is being rotated.
+    pub fn rotation(&self, ca: &str) -> Option<crate::plan::RotationStep> {
+        self.cas.iter().find(|c| c.name == ca).and_then(|c| c.rotation.as_ref().map(|(step, _)| *step))
+    }
 }
 
 /// A set as configured, with its CA resolved.
