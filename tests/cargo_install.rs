@@ -8,21 +8,13 @@
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use crate::common::describe;
-use crate::common::repo_root;
+use crate::common::{describe, repo_root, suite_target_dir};
 
 /// The cargo that built the suite.
 fn cargo() -> Command {
     let mut command = Command::new(env!("CARGO"));
     command.current_dir(repo_root());
     command
-}
-
-/// The directory the suite was built in: the binary under test is in its
-/// `debug/`.
-fn suite_build_dir() -> PathBuf {
-    let binary = Path::new(env!("CARGO_BIN_EXE_certplan"));
-    binary.parent().and_then(Path::parent).expect("the binary is in TARGET/debug/").to_path_buf()
 }
 
 /// A debug build (`--debug`), so cargo reuses what the suite compiled: its
@@ -37,7 +29,7 @@ fn cargo_install_from_the_checkout_gives_a_working_binary() {
     let output = cargo()
         .args(["install", "--locked", "--path", ".", "--debug", "--root"])
         .arg(&root)
-        .env("CARGO_BUILD_BUILD_DIR", suite_build_dir())
+        .env("CARGO_BUILD_BUILD_DIR", suite_target_dir())
         .env("CARGO_TARGET_DIR", dir.path().join("target"))
         .output()
         .expect("run cargo install");

@@ -21,6 +21,7 @@ mod bootstrap;
 mod cargo_install;
 mod check_cli;
 mod conveniences;
+mod debian_package;
 mod diagnostics;
 mod etcd_cluster;
 mod git_driver;

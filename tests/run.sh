@@ -5,9 +5,11 @@
 #
 # On a Debian machine it installs what those tests need when it is missing:
 # etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
-# there is no kubectl, and python3-pip when python3 has no pip. As another
-# user than root it prints what to install and stops. With pip it installs
-# the Python checkers (pkilint, cryptography, prometheus-client) and pre-commit, pinned.
+# there is no kubectl, python3-pip when python3 has no pip, and dpkg-dev when
+# there is no dpkg-shlibdeps. As another user than root it prints what to
+# install and stops. With pip it installs the Python checkers (pkilint,
+# cryptography, prometheus-client) and pre-commit, pinned; with cargo, mdbook
+# and cargo-deb, pinned.
 #
 # Usage: tests/run.sh [extra arguments for the test binaries]
 set -euo pipefail
@@ -25,7 +27,7 @@ have_tool() {
 }
 
 missing=()
-for tool in etcd etcdctl openssl kubectl pip; do
+for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps; do
     have_tool "$tool" || missing+=("$tool")
 done
 
@@ -33,6 +35,7 @@ if ((${#missing[@]} > 0)); then
     packages=(etcd-server etcd-client openssl)
     have kubectl || packages+=(kubernetes-client)
     have_tool pip || packages+=(python3-pip)
+    have dpkg-shlibdeps || packages+=(dpkg-dev)
     echo "tests/run.sh: missing ${missing[*]} (Debian packages: ${packages[*]})" >&2
     if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
         echo "tests/run.sh: cannot install packages here (not root, or no apt-get). Install them, then run this again:" >&2
@@ -138,6 +141,19 @@ fi
 book_out="${TMPDIR:-/tmp}/certplan-book"
 mdbook build book -d "$book_out"
 echo "tests/run.sh: $(mdbook --version) built the book into $book_out" >&2
+
+# The Debian package test (tests/debian_package.rs) builds the package with
+# cargo-deb, pinned like mdbook and installed the same way: a one-off build
+# of a few minutes on the first run, nothing on later ones. (The package's
+# Depends line comes from dpkg-shlibdeps, of dpkg-dev, installed above.)
+# The test's own release build of certplan is not one-off: about five
+# minutes on two cores in a run whose target directory starts empty, as CI's
+# does.
+cargo_deb_version=3.7.0
+if ! have cargo-deb; then
+    echo "tests/run.sh: installing cargo-deb $cargo_deb_version with cargo (once; a few minutes)" >&2
+    cargo install cargo-deb --locked --version "$cargo_deb_version"
+fi
 
 # Style is part of the suite: formatting and every clippy lint, pedantic
 # ones included, denied (the few allowed ones are allowed at the crate roots,

@@ -19,6 +19,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The target directory the suite was built in: the binary under test is in
+/// its `debug/`. Tests that run cargo point it here, so that it reuses what
+/// is already built.
+pub fn suite_target_dir() -> PathBuf {
+    let binary = Path::new(env!("CARGO_BIN_EXE_certplan"));
+    binary.parent().and_then(Path::parent).expect("the binary is in TARGET/debug/").to_path_buf()
+}
+
 /// The path of an example plan, such as `plan_path("classic")`.
 pub fn plan_path(name: &str) -> PathBuf {
     repo_root().join("plans").join(format!("{name}.toml"))
