@@ -117,6 +117,33 @@ pub fn is_outgoing(model: &Model, id: &ArtifactId) -> bool {
     })
 }
 
+/// A line per CA rotation of the plan or the tree: the step the tree is
+/// in, the step the plan asks for, and what comes next (`verify --out`).
+#[must_use]
+pub fn status(model: &Model, state: &State) -> Vec<String> {
+    let names: BTreeSet<&str> =
+        model.rotations.keys().map(String::as_str).chain(state.rotations.keys().map(String::as_str)).collect();
+    let step = |step: Option<RotationStep>| step.map_or_else(|| "no rotation".into(), |s| format!("step `{}`", s.as_str()));
+    names
+        .into_iter()
+        .map(|name| {
+            let (tree, plan) = (state.rotations.get(name).copied(), model.rotation(name));
+            let what = if tree != plan {
+                format!("the plan asks for {}: run `certplan apply`, then roll it out to every host", step(plan))
+            } else {
+                match RotationStep::next(tree) {
+                    Some(next) if tree.is_some() => format!(
+                        "complete in the tree; once every host has it, set `rotation = \"{}\"`",
+                        next.as_str()
+                    ),
+                    _ => "complete; delete the `rotation` line when every host has it".to_string(),
+                }
+            };
+            format!("rotation of `[cas.{name}]`: the tree is at {}, {what}", step(tree))
+        })
+        .collect()
+}
+
 /// Why an artifact a rotation adds is created, when it is one.
 #[must_use]
 pub fn create_reason(model: &Model, id: &ArtifactId) -> Option<String> {

@@ -100,7 +100,12 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(stdout))
         }
-        VerifyFormat::Text => crate::audit::write_verify_text(&mut color::stdout(), &report),
+        VerifyFormat::Text => crate::audit::write_verify_text(&mut color::stdout(), &report).and_then(|()| {
+            let Source::Tree(out) = source else { return Ok(()) };
+            let state = crate::state::State::load(out).unwrap_or_default();
+            let mut stdout = std::io::stdout().lock();
+            crate::changes::rotation::status(&compiled.model, &state).iter().try_for_each(|line| writeln!(stdout, "{line}"))
+        }),
         VerifyFormat::Prometheus => {
             let tree = match source {
                 Source::Tree(out) => Some(tree_facts(&mut compiled, &args.plan, out, now)?),
