@@ -36,6 +36,7 @@ mod pki_structure;
 mod pre_commit_hook;
 mod probe;
 mod regressions;
+mod rotation;
 mod safety;
 mod saved_plans;
 mod tls_handshake;
