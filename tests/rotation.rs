@@ -1007,9 +1007,7 @@ fn check_steps(name: &str, files: &CaFiles, snaps: &[Snap], facts: &[Facts], p: 
     // Retire: the new CA alone, its key where the old key was.
     if let (Some(new), Some(new_key)) = (&new_ca, &new_key) {
         for file in facts[RETIRE].trust.iter().filter(|file| file.ca == name) {
-            p.check(file.ders.len() == 1 && file.ders[0] == *new, || {
-                format!("{} is not the new CA alone", file.what)
-            });
+            p.check(file.ders.len() == 1 && file.ders[0] == *new, || format!("{} is not the new CA alone", file.what));
         }
         for rel in &files.keys {
             p.check(read_opt(&retire.dir.join(rel)).as_ref() == Some(new_key), || {
@@ -1047,8 +1045,7 @@ fn check_steps(name: &str, files: &CaFiles, snaps: &[Snap], facts: &[Facts], p: 
 /// (the `client-key-data` of a kubeconfig).
 fn holds_key(haystack: &[u8], key_pem: &[u8]) -> bool {
     let text = String::from_utf8_lossy(key_pem);
-    let body: String =
-        text.lines().map(str::trim).filter(|row| !row.is_empty() && !row.starts_with("-----")).collect();
+    let body: String = text.lines().map(str::trim).filter(|row| !row.is_empty() && !row.starts_with("-----")).collect();
     let Ok(der) = STANDARD.decode(&body) else {
         return contains(haystack, key_pem);
     };

@@ -123,21 +123,21 @@ pub fn is_outgoing(model: &Model, id: &ArtifactId) -> bool {
 pub fn status(model: &Model, state: &State) -> Vec<String> {
     let names: BTreeSet<&str> =
         model.rotations.keys().map(String::as_str).chain(state.rotations.keys().map(String::as_str)).collect();
-    let step = |step: Option<RotationStep>| step.map_or_else(|| "no rotation".into(), |s| format!("step `{}`", s.as_str()));
+    let step =
+        |step: Option<RotationStep>| step.map_or_else(|| "no rotation".into(), |s| format!("step `{}`", s.as_str()));
     names
         .into_iter()
         .map(|name| {
             let (tree, plan) = (state.rotations.get(name).copied(), model.rotation(name));
-            let what = if tree != plan {
-                format!("the plan asks for {}: run `certplan apply`, then roll it out to every host", step(plan))
-            } else {
+            let what = if tree == plan {
                 match RotationStep::next(tree) {
-                    Some(next) if tree.is_some() => format!(
-                        "complete in the tree; once every host has it, set `rotation = \"{}\"`",
-                        next.as_str()
-                    ),
+                    Some(next) if tree.is_some() => {
+                        format!("complete in the tree; once every host has it, set `rotation = \"{}\"`", next.as_str())
+                    }
                     _ => "complete; delete the `rotation` line when every host has it".to_string(),
                 }
+            } else {
+                format!("the plan asks for {}: run `certplan apply`, then roll it out to every host", step(plan))
             };
             format!("rotation of `[cas.{name}]`: the tree is at {}, {what}", step(tree))
         })

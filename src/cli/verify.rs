@@ -104,7 +104,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
             let Source::Tree(out) = source else { return Ok(()) };
             let state = crate::state::State::load(out).unwrap_or_default();
             let mut stdout = std::io::stdout().lock();
-            crate::changes::rotation::status(&compiled.model, &state).iter().try_for_each(|line| writeln!(stdout, "{line}"))
+            crate::changes::rotation::status(&compiled.model, &state)
+                .iter()
+                .try_for_each(|line| writeln!(stdout, "{line}"))
         }),
         VerifyFormat::Prometheus => {
             let tree = match source {
