@@ -6,6 +6,7 @@
 mod disk;
 pub mod fields;
 mod reason;
+pub mod rollout;
 pub mod rotation;
 #[cfg(test)]
 mod tests;
@@ -133,11 +134,11 @@ pub enum ChangeError {
     },
     /// A rotation step that skips one of the tree's.
     #[error(
-        "the rotation of `[cas.{ca}]` skips a step: the plan asks for {to} while the output tree is at {from}; every host must have each step before the next, so {next} first and roll it out to every host"
+        "the rotation of `[{section}]` skips a step: the plan asks for {to} while the output tree is at {from}; every host must have each step before the next, so {next} first and roll it out to every host"
     )]
     RotationSkipped {
-        /// The CA's name.
-        ca: String,
+        /// The plan's table of what rotates (`cas.NAME`, `sets.service-account`).
+        section: String,
         /// The tree's step.
         from: String,
         /// The plan's step.

@@ -1,21 +1,70 @@
-//! Staged CA rotation as deciding sees it. The plan names a step per CA
-//! (`rotation = "trust" | "issue" | "retire"`); the state records the step
-//! the tree is in. A tree may only stay in its step or take the next one,
-//! so that any host is at most one step ahead of any other; this module
-//! refuses the rest, and at `retire` turns the state's `ca/NAME/next` into
-//! `ca/NAME` (and the old `ca/NAME` into `ca/NAME/old`, whose files are
-//! removed), so that the new CA keeps its material under the plan's id.
+//! Staged rotation as deciding sees it, of a CA or of the service-account
+//! key pair. The plan names a step (`rotation = "trust" | "issue" |
+//! "retire"` in `[cas.NAME]` or `[sets.service-account]`); the state
+//! records the step the tree is in. A tree may only stay in its step or take
+//! the next one, so that any host is at most one step ahead of any other;
+//! this module refuses the rest, and at `retire` turns the state's incoming
+//! `…/next` into the plan's id (and the outgoing one into `…/old`, whose
+//! files are removed), so that the new CA or key pair keeps its material.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use super::ChangeError;
-use crate::model::{ArtifactId, Model};
+use crate::model::{ArtifactId, CertSet, Model};
 use crate::plan::RotationStep;
 use crate::state::State;
 
+/// One thing that can be rotated, as the plan and the tree see it.
+struct Slot {
+    /// Its table in the plan (`cas.kubernetes`, `sets.service-account`).
+    section: String,
+    /// Its id outside a rotation, and the outgoing one's during it.
+    current: ArtifactId,
+    /// The incoming one's id during `trust` and `issue`.
+    next: ArtifactId,
+    /// The outgoing one's id in the state once `retire` renames it.
+    old: ArtifactId,
+    /// The bundle that trusts both during `trust` and `issue`.
+    bundle: ArtifactId,
+    /// The tree's step.
+    from: Option<RotationStep>,
+    /// The plan's step.
+    to: Option<RotationStep>,
+}
+
+/// Every CA of the plan and its service-account key pair.
+fn slots(model: &Model, state: &State) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = model
+        .artifacts
+        .iter()
+        .filter_map(|a| a.id.ca_name().filter(|name| a.id == ArtifactId::ca(name)))
+        .map(|name| Slot {
+            section: format!("cas.{name}"),
+            current: ArtifactId::ca(name),
+            next: ArtifactId::next_ca(name),
+            old: ArtifactId::old_ca(name),
+            bundle: ArtifactId::bundle(name),
+            from: state.rotations.get(name).copied(),
+            to: model.rotation(name),
+        })
+        .collect();
+    let set = CertSet::ServiceAccount;
+    if model.position(&ArtifactId::keypair(set)).is_some() {
+        slots.push(Slot {
+            section: format!("sets.{set}"),
+            current: ArtifactId::keypair(set),
+            next: ArtifactId::next_keypair(set),
+            old: ArtifactId::old_keypair(set),
+            bundle: ArtifactId::key_bundle(set),
+            from: state.key_rotation,
+            to: model.key_rotation.as_ref().map(|r| r.step),
+        });
+    }
+    slots
+}
+
 /// Whether a tree in step `from` may be taken to step `to` in one apply:
-/// the same step, the next one, or — once the old CA is retired — a new
+/// the same step, the next one, or — once the old one is retired — a new
 /// rotation's `trust`.
 #[must_use]
 pub fn follows(from: Option<RotationStep>, to: Option<RotationStep>) -> bool {
@@ -24,55 +73,47 @@ pub fn follows(from: Option<RotationStep>, to: Option<RotationStep>) -> bool {
         || (from == Some(RotationStep::Retire) && to == Some(RotationStep::Trust))
 }
 
-/// Refuses a plan whose rotation skips a step of the tree's. A CA the tree
+/// Refuses a plan whose rotation skips a step of the tree's. What the tree
 /// does not hold yet may start in any step: no host has anything to keep.
 pub fn check_progress(model: &Model, state: &State) -> Result<(), ChangeError> {
-    let names: BTreeSet<&str> = model
-        .artifacts
-        .iter()
-        .filter_map(|a| a.id.ca_name())
-        .filter(|name| state.artifacts.contains_key(&ArtifactId::ca(name)))
-        .collect();
-    for name in names {
-        let from = state.rotations.get(name).copied();
-        let to = model.rotation(name);
-        if !follows(from, to) {
-            // A retired rotation is over: what may follow is a new one.
-            let next = match from {
-                Some(RotationStep::Retire) => Some(RotationStep::Trust),
-                from => RotationStep::next(from),
-            };
-            return Err(ChangeError::RotationSkipped {
-                ca: name.to_string(),
-                from: from.map_or_else(|| "no rotation".into(), |step| format!("step `{}`", step.as_str())),
-                to: to.map_or_else(|| "no rotation".into(), |step| format!("`rotation = \"{}\"`", step.as_str())),
-                next: match next {
-                    Some(step) => format!("set `rotation = \"{}\"` in `[cas.{name}]`", step.as_str()),
-                    None => format!("delete the `rotation` line of `[cas.{name}]`"),
-                },
-            });
+    for slot in slots(model, state) {
+        if !state.artifacts.contains_key(&slot.current) || follows(slot.from, slot.to) {
+            continue;
         }
+        // A retired rotation is over: what may follow is a new one.
+        let next = match slot.from {
+            Some(RotationStep::Retire) => Some(RotationStep::Trust),
+            from => RotationStep::next(from),
+        };
+        let section = slot.section;
+        return Err(ChangeError::RotationSkipped {
+            from: slot.from.map_or_else(|| "no rotation".into(), |step| format!("step `{}`", step.as_str())),
+            to: slot.to.map_or_else(|| "no rotation".into(), |step| format!("`rotation = \"{}\"`", step.as_str())),
+            next: match next {
+                Some(step) => format!("set `rotation = \"{}\"` in `[{section}]`", step.as_str()),
+                None => format!("delete the `rotation` line of `[{section}]`"),
+            },
+            section,
+        });
     }
     Ok(())
 }
 
-/// The CAs whose `retire` step this run takes: the tree is at `issue` and
-/// still holds the incoming CA under `ca/NAME/next`.
-fn retiring<'m>(model: &'m Model, state: &State) -> Vec<&'m str> {
-    model
-        .rotations
-        .iter()
-        .filter(|(name, rotation)| {
-            rotation.step == RotationStep::Retire
-                && state.rotations.get(name.as_str()) == Some(&RotationStep::Issue)
-                && state.artifacts.contains_key(&ArtifactId::next_ca(name))
+/// What retires in this run: the tree is at `issue` and still holds the
+/// incoming one under its `…/next` id.
+fn retiring(model: &Model, state: &State) -> Vec<Slot> {
+    slots(model, state)
+        .into_iter()
+        .filter(|slot| {
+            slot.to == Some(RotationStep::Retire)
+                && slot.from == Some(RotationStep::Issue)
+                && state.artifacts.contains_key(&slot.next)
         })
-        .map(|(name, _)| name.as_str())
         .collect()
 }
 
 /// The state as deciding must read it: checked for skipped steps, and with
-/// the CAs that retire now renamed ([`prepare`]). Borrowed unless a CA retires.
+/// what retires now renamed ([`prepare`]). Borrowed unless something retires.
 pub fn prepared<'s>(model: &Model, state: &'s State) -> Result<Cow<'s, State>, ChangeError> {
     check_progress(model, state)?;
     if retiring(model, state).is_empty() {
@@ -83,20 +124,19 @@ pub fn prepared<'s>(model: &Model, state: &'s State) -> Result<Cow<'s, State>, C
     Ok(Cow::Owned(state))
 }
 
-/// Renames, for every CA that retires in this run, the recorded old CA to
-/// `ca/NAME/old` and the incoming one to `ca/NAME`, with every recorded spec
-/// that names `ca/NAME/next` rewritten to name `ca/NAME`. Doing it again
-/// changes nothing.
+/// Renames, for everything that retires in this run, the recorded outgoing
+/// one to `…/old` and the incoming one to the plan's id, with every recorded
+/// spec that names the incoming one rewritten to name the plan's id. Doing it
+/// again changes nothing.
 pub fn prepare(model: &Model, state: &mut State) {
-    for name in retiring(model, state) {
-        let (current, next, old) = (ArtifactId::ca(name), ArtifactId::next_ca(name), ArtifactId::old_ca(name));
-        if let Some(outgoing) = state.artifacts.remove(&current) {
-            state.artifacts.insert(old, outgoing);
+    for slot in retiring(model, state) {
+        if let Some(outgoing) = state.artifacts.remove(&slot.current) {
+            state.artifacts.insert(slot.old, outgoing);
         }
-        if let Some(incoming) = state.artifacts.remove(&next) {
-            state.artifacts.insert(current.clone(), incoming);
+        if let Some(incoming) = state.artifacts.remove(&slot.next) {
+            state.artifacts.insert(slot.current.clone(), incoming);
         }
-        let (from, to) = (format!("\"{next}\""), format!("\"{current}\""));
+        let (from, to) = (format!("\"{}\"", slot.next), format!("\"{}\"", slot.current));
         for recorded in state.artifacts.values_mut() {
             if recorded.spec.get().contains(&from)
                 && let Ok(spec) = serde_json::value::RawValue::from_string(recorded.spec.get().replace(&from, &to))
@@ -107,39 +147,43 @@ pub fn prepare(model: &Model, state: &mut State) {
     }
 }
 
-/// Whether `id` is the outgoing CA of a rotation under way (`ca/NAME` in
-/// `trust` or `issue`): it stays as the tree has it, whatever the plan now
-/// says of `[cas.NAME]`, which describes the incoming one.
+/// Whether `id` is the outgoing one of a rotation under way (`trust` or
+/// `issue`): it stays as the tree has it, whatever the plan now says of its
+/// table, which describes the incoming one.
 #[must_use]
 pub fn is_outgoing(model: &Model, id: &ArtifactId) -> bool {
-    id.ca_name().is_some_and(|name| {
-        *id == ArtifactId::ca(name) && matches!(model.rotation(name), Some(RotationStep::Trust | RotationStep::Issue))
-    })
+    let under_way = |step: Option<RotationStep>| matches!(step, Some(RotationStep::Trust | RotationStep::Issue));
+    match id.ca_name() {
+        Some(name) => *id == ArtifactId::ca(name) && under_way(model.rotation(name)),
+        None => {
+            *id == ArtifactId::keypair(CertSet::ServiceAccount)
+                && under_way(model.key_rotation.as_ref().map(|r| r.step))
+        }
+    }
 }
 
-/// A line per CA rotation of the plan or the tree: the step the tree is
-/// in, the step the plan asks for, and what comes next (`verify --out`).
+/// A line per rotation of the plan or the tree: the step the tree is in,
+/// the step the plan asks for, and what comes next (`verify --out`).
 #[must_use]
 pub fn status(model: &Model, state: &State) -> Vec<String> {
-    let names: BTreeSet<&str> =
-        model.rotations.keys().map(String::as_str).chain(state.rotations.keys().map(String::as_str)).collect();
     let step =
         |step: Option<RotationStep>| step.map_or_else(|| "no rotation".into(), |s| format!("step `{}`", s.as_str()));
-    names
+    slots(model, state)
         .into_iter()
-        .map(|name| {
-            let (tree, plan) = (state.rotations.get(name).copied(), model.rotation(name));
-            let what = if tree == plan {
-                match RotationStep::next(tree) {
-                    Some(next) if tree.is_some() => {
+        // A retired rotation whose line is gone is over.
+        .filter(|slot| !matches!((slot.from, slot.to), (None | Some(RotationStep::Retire), None)))
+        .map(|slot| {
+            let what = if slot.from == slot.to {
+                match RotationStep::next(slot.from) {
+                    Some(next) if slot.from.is_some() => {
                         format!("complete in the tree; once every host has it, set `rotation = \"{}\"`", next.as_str())
                     }
                     _ => "complete; delete the `rotation` line when every host has it".to_string(),
                 }
             } else {
-                format!("the plan asks for {}: run `certplan apply`, then roll it out to every host", step(plan))
+                format!("the plan asks for {}: run `certplan apply`, then roll it out to every host", step(slot.to))
             };
-            format!("rotation of `[cas.{name}]`: the tree is at {}, {what}", step(tree))
+            format!("rotation of `[{}]`: the tree is at {}, {what}", slot.section, step(slot.from))
         })
         .collect()
 }
@@ -147,29 +191,24 @@ pub fn status(model: &Model, state: &State) -> Vec<String> {
 /// Why an artifact a rotation adds is created, when it is one.
 #[must_use]
 pub fn create_reason(model: &Model, id: &ArtifactId) -> Option<String> {
-    let name = id.ca_name().or_else(|| id.as_str().strip_prefix("bundle/"))?;
-    let step = model.rotation(name)?.as_str();
-    if *id == ArtifactId::next_ca(name) {
-        Some(format!("rotation step {step}: the new CA of `[cas.{name}]`, trusted next to `ca/{name}`"))
-    } else if *id == ArtifactId::bundle(name) {
-        Some(format!(
-            "rotation step {step}: trust both `ca/{name}` and `ca/{name}/next` wherever `ca/{name}` is trusted"
-        ))
+    let slot = slots(model, &State::default()).into_iter().find(|s| s.next == *id || s.bundle == *id)?;
+    let (step, section, current) = (slot.to?.as_str(), slot.section, slot.current);
+    Some(if *id == slot.next {
+        format!("rotation step {step}: the new one of `[{section}]`, trusted next to `{current}`")
     } else {
-        None
-    }
+        format!("rotation step {step}: trust both `{current}` and `{}` wherever `{current}` is trusted", slot.next)
+    })
 }
 
 /// Why a recorded artifact is removed, when a rotation removes it.
 #[must_use]
 pub fn remove_reason(id: &ArtifactId) -> Option<String> {
-    if id.is_old_ca() {
+    if id.is_retired() {
         return Some(
-            "rotation step retire: the old CA is trusted nowhere now; its certificate and key are deleted".into(),
+            "rotation step retire: the old one is trusted nowhere now; its files, key included, are deleted".into(),
         );
     }
-    let name = id.as_str().strip_prefix("bundle/")?;
-    Some(format!("rotation step retire: only the new `ca/{name}` is trusted"))
+    (id.kind() == "bundle").then(|| "rotation step retire: only the new one is trusted".into())
 }
 
 #[cfg(test)]

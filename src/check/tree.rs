@@ -23,12 +23,17 @@ pub fn check_tree(model: &Model, state: &State, now: OffsetDateTime) -> Diagnost
 
 fn rotation_progress(model: &Model, state: &State, diagnostics: &mut Diagnostics) {
     let Err(error) = rotation::check_progress(model, state) else { return };
-    let ChangeError::RotationSkipped { ca, .. } = &error else { return };
-    let span = model
-        .rotations
-        .get(ca)
-        .map(|r| r.span.clone())
-        .or_else(|| model.artifact(&ArtifactId::ca(ca)).and_then(|a| a.origin.clone()));
+    let ChangeError::RotationSkipped { section, .. } = &error else { return };
+    let span = match section.strip_prefix("cas.") {
+        Some(ca) => model
+            .rotations
+            .get(ca)
+            .map(|r| r.span.clone())
+            .or_else(|| model.artifact(&ArtifactId::ca(ca)).and_then(|a| a.origin.clone())),
+        None => model.key_rotation.as_ref().map(|r| r.span.clone()).or_else(|| {
+            model.artifact(&ArtifactId::keypair(crate::model::CertSet::ServiceAccount)).and_then(|a| a.origin.clone())
+        }),
+    };
     let mut diagnostic = Diagnostic::error(RuleId::RotationSkipsStep, error.to_string());
     if let Some(span) = span {
         diagnostic = diagnostic.at(span).label("skips a step");

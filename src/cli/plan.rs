@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{DecideArgs, Error, Format, Outcome, TreeArgs, load};
+use crate::changes::rollout::{Rollout, rollout};
 use crate::changes::{Change, Options};
-use crate::pipeline::{SavedPlan, Tree, plan_changes};
+use crate::pipeline::{Compiled, SavedPlan, Tree, plan_changes};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +42,12 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
     let options = options(decide)?;
     let tree = tree.map_err(Error::Tree)?;
     let changes = plan_changes(&compiled, &tree, &options).map_err(Error::Apply);
+    // A first apply installs everything anyway: a rollout is for a tree that runs.
+    let rollout = changes
+        .as_ref()
+        .ok()
+        .filter(|changes| changes.iter().any(|c| c.action != crate::changes::Action::Create))
+        .map(|changes| rollout_of(&compiled, changes));
     load::release(compiled);
     let changes = changes?;
     warn_hard_cut(&decide.rotate);
@@ -51,11 +58,14 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
     }
     match args.format {
         Format::Json => {
-            let doc = serde_json::json!({ "changes": changes });
+            let doc = serde_json::json!({ "changes": changes, "rollout": rollout });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Text => {
             print_changes(&changes, false);
+            for line in rollout.iter().flat_map(Rollout::to_text) {
+                outln!("{line}");
+            }
             if let Some(file) = &args.save {
                 let file = file.display();
                 outln!("Saved to `{file}`: `certplan apply {file}` makes exactly these changes.");
@@ -63,6 +73,20 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
         }
     }
     Ok(if args.detailed_exitcode && !changes.is_empty() { Outcome::ChangesPending } else { Outcome::Success })
+}
+
+/// How the changes reach the hosts: the files per host, what restarts, in
+/// which order.
+fn rollout_of(compiled: &Compiled, changes: &[Change]) -> Rollout {
+    let model = &compiled.model;
+    let hosts: Vec<String> = model.hosts.iter().map(|h| h.name.clone()).collect();
+    let rotations = model
+        .rotations
+        .iter()
+        .map(|(name, r)| (format!("cas.{name}"), r.step))
+        .chain(model.key_rotation.as_ref().map(|r| ("sets.service-account".to_string(), r.step)))
+        .collect();
+    rollout(changes, &hosts, compiled.graph.consumers(&model.artifacts), rotations)
 }
 
 /// Warns that `--rotate ca/NAME` replaces a CA in one step: a host with the

@@ -87,6 +87,8 @@ rule_ids! {
     SansOnClientSet = "sans-on-client-set", Error, "SANs on a set of client certificates";
     SansOverrideUnsupported = "sans-override-unsupported", Error,
         "a complete `sans` list on a set other than `apiserver`";
+    RotationUnsupported = "rotation-unsupported", Error,
+        "`rotation` on a set other than `service-account` (certificates rotate with their CA)";
     MissingRole = "missing-role", Error, "no host runs etcd or the control plane";
     ApiserverMissingSan = "apiserver-missing-san", Error,
         "the API server certificate lacks a SAN every cluster needs";

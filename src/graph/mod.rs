@@ -100,7 +100,7 @@ fn relations(spec: &Spec) -> Vec<(&ArtifactId, Relation)> {
         Spec::Kubeconfig(kubeconfig) => {
             vec![(&kubeconfig.ca, Relation::Embeds), (kubeconfig.credential.artifact(), Relation::Embeds)]
         }
-        Spec::Bundle(bundle) => bundle.cas.iter().map(|ca| (ca, Relation::Trusts)).collect(),
+        Spec::Bundle(bundle) => bundle.members.iter().map(|member| (member, Relation::Trusts)).collect(),
         Spec::Ca(_)
         | Spec::Keypair(_)
         | Spec::TokenFile(_)

@@ -56,7 +56,8 @@ pub enum Spec {
     /// A bare key pair (the service-account signing key).
     Keypair(KeyPairSpec),
     /// A trust bundle: the certificates of a CA under rotation, old and new,
-    /// in one file, where components read that CA's trust.
+    /// in one file, where components read that CA's trust (or the public
+    /// keys of the service-account key pairs under rotation).
     Bundle(BundleSpec),
     /// A kubeconfig embedding a CA and a credential.
     Kubeconfig(KubeconfigSpec),
@@ -232,11 +233,11 @@ pub struct KeyPairSpec {
     pub key: KeyAlgorithm,
 }
 
-/// A trust bundle.
+/// A trust bundle: CA certificates, or the public keys of key pairs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct BundleSpec {
-    /// The CAs it holds, in the order written: the outgoing one first.
-    pub cas: Vec<ArtifactId>,
+    /// The CAs or key pairs it holds, in the order written: the outgoing one first.
+    pub members: Vec<ArtifactId>,
 }
 
 /// A kubeconfig.

@@ -69,6 +69,26 @@ impl ArtifactId {
         Self::join("bundle", &[name])
     }
 
+    /// The key pair a rotation of `[sets.SET]` brings in during its `trust`
+    /// and `issue` steps: `keypair/SET/next`.
+    #[must_use]
+    pub fn next_keypair(set: CertSet) -> Self {
+        Self::join("keypair", &[set.as_str(), NEXT])
+    }
+
+    /// The key pair a rotation's `retire` step deletes: `keypair/SET/old`.
+    #[must_use]
+    pub fn old_keypair(set: CertSet) -> Self {
+        Self::join("keypair", &[set.as_str(), OLD])
+    }
+
+    /// The public keys of a key pair under rotation, both in one file:
+    /// `bundle/sets/SET` (apart from CAs' bundles, whatever a CA is named).
+    #[must_use]
+    pub fn key_bundle(set: CertSet) -> Self {
+        Self::join("bundle", &["sets", set.as_str()])
+    }
+
     /// A certificate named after its set, `cert/SET`, or one per host,
     /// `cert/SET/HOST` (`cert/apiserver`, `cert/etcd-server/master1`).
     #[must_use]
@@ -172,10 +192,13 @@ impl ArtifactId {
         Some(rest.split_once('/').map_or(rest, |(name, _)| name))
     }
 
-    /// Whether it names the CA a rotation's `retire` step deletes.
+    /// Whether it names what a rotation's `retire` step deletes: an old CA
+    /// or an old key pair.
     #[must_use]
-    pub fn is_old_ca(&self) -> bool {
-        self.0.strip_prefix("ca/").and_then(|rest| rest.split_once('/')).is_some_and(|(_, slot)| slot == OLD)
+    pub fn is_retired(&self) -> bool {
+        matches!(self.kind(), "ca" | "keypair")
+            && self.0.rsplit('/').next() == Some(OLD)
+            && self.0.matches('/').count() == 2
     }
 
     /// Whether it names the certificate of a `[[users]]` entry.
@@ -234,6 +257,9 @@ mod tests {
             (ArtifactId::next_ca("etcd"), "ca/etcd/next"),
             (ArtifactId::old_ca("etcd"), "ca/etcd/old"),
             (ArtifactId::bundle("etcd"), "bundle/etcd"),
+            (ArtifactId::next_keypair(CertSet::ServiceAccount), "keypair/service-account/next"),
+            (ArtifactId::old_keypair(CertSet::ServiceAccount), "keypair/service-account/old"),
+            (ArtifactId::key_bundle(CertSet::ServiceAccount), "bundle/sets/service-account"),
         ];
         for (id, text) in ids {
             assert_eq!(id.as_str(), text);
@@ -255,8 +281,9 @@ mod tests {
     fn what_an_id_names() {
         assert_eq!(ArtifactId::ca("lab").ca_name(), Some("lab"));
         assert_eq!(ArtifactId::next_ca("lab").ca_name(), Some("lab"));
-        assert!(ArtifactId::old_ca("lab").is_old_ca());
-        assert!(!ArtifactId::next_ca("lab").is_old_ca() && !ArtifactId::ca("lab").is_old_ca());
+        assert!(ArtifactId::old_ca("lab").is_retired());
+        assert!(ArtifactId::old_keypair(CertSet::ServiceAccount).is_retired());
+        assert!(!ArtifactId::next_ca("lab").is_retired() && !ArtifactId::ca("old").is_retired());
         assert_eq!(ArtifactId::user_cert("ops").ca_name(), None);
         assert!(ArtifactId::user_cert("ops").is_user_cert());
         assert!(!ArtifactId::identity_kubeconfig("users", None).is_user_cert());

@@ -45,6 +45,8 @@ pub struct Model {
     pub index: std::collections::HashMap<ArtifactId, usize>,
     /// The CAs being rotated, by name (`[cas.NAME] rotation`).
     pub rotations: BTreeMap<String, Rotation>,
+    /// The rotation of the service-account key pair (`[sets.service-account] rotation`).
+    pub key_rotation: Option<Rotation>,
     /// Faults of lowering itself (a flag naming a file nothing places). A
     /// plan with check errors may cause them; reported only when it has
     /// none, so they never hide the diagnostic that explains them.

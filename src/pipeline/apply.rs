@@ -343,6 +343,7 @@ fn update_state(
         }
     }
     state.rotations = model.rotations.iter().map(|(name, rotation)| (name.clone(), rotation.step)).collect();
+    state.key_rotation = model.key_rotation.as_ref().map(|rotation| rotation.step);
     state.version = crate::state::STATE_VERSION;
 }
 

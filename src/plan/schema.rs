@@ -366,6 +366,13 @@ pub struct SetSection {
     /// Validity.
     #[schemars(with = "Option<String>", extend("x-default" = "`[defaults] validity`", "examples" = ["2160h"]))]
     pub validity: Option<Spanned<String>>,
+    /// The step of a rotation to a new key pair under way (`service-account`
+    /// only): `trust` (the API server verifies tokens of both keys), `issue`
+    /// (tokens are signed with the new key), `retire` (only the new key is
+    /// trusted); then delete the line. Each step reaches every control-plane
+    /// host before the next is applied.
+    #[schemars(with = "Option<RotationStep>", extend("x-default" = "no rotation", "examples" = ["trust"]))]
+    pub rotation: Option<Spanned<RotationStep>>,
 }
 
 /// `[[users]]`.

@@ -71,7 +71,9 @@ fn render_one(
     let text: Zeroizing<String> = match (&artifact.spec, role) {
         (Spec::Ca(_) | Spec::Cert(_), FileRole::Cert | FileRole::Key) => cert_pem(artifact, role, materials)?,
         (Spec::Keypair(_), FileRole::Key | FileRole::PublicKey) => key_pair_pem(artifact, role, materials)?,
-        (Spec::Bundle(_), FileRole::Cert) => Zeroizing::new(trusted_pem(model, &artifact.id, materials)?),
+        (Spec::Bundle(_), FileRole::Cert | FileRole::PublicKey) => {
+            Zeroizing::new(trusted_pem(model, &artifact.id, materials)?)
+        }
         (Spec::Kubeconfig(spec), _) => kubeconfig(model, spec, materials, templates)?,
         (Spec::TokenFile(spec), _) => token_file(artifact, spec, materials, templates)?,
         (Spec::BootstrapToken(spec), _) => bootstrap_token(artifact, spec, materials, templates)?,
@@ -220,8 +222,9 @@ fn manifest(spec: &ManifestSpec, templates: &Templates) -> Result<Zeroizing<Stri
     templates.render(spec.template, values)
 }
 
-/// The PEM certificates a component trusts through `id`: a CA's
-/// certificate, or every certificate of a trust bundle, in its order.
+/// The PEM a component trusts through `id`: a CA's certificate, or every
+/// member of a trust bundle in its order (CA certificates, or the public
+/// keys of key pairs).
 fn trusted_pem(
     model: &Model,
     id: &ArtifactId,
@@ -231,8 +234,13 @@ fn trusted_pem(
         return Ok(cert_of(materials, id)?.cert_pem.clone());
     };
     let mut pem = String::new();
-    for ca in &bundle.cas {
-        pem.push_str(cert_of(materials, ca)?.cert_pem.trim_end());
+    for member in &bundle.members {
+        let text = match materials.get(member) {
+            Some(Material::Cert(issued)) => &issued.cert_pem,
+            Some(Material::KeyPair(key)) => &key.public_pem,
+            _ => return Err(missing(member)),
+        };
+        pem.push_str(text.trim_end());
         pem.push('\n');
     }
     Ok(pem)

@@ -40,6 +40,10 @@ pub fn build(context: Context) -> Model {
             Some((ca.name.clone(), Rotation { step, span }))
         })
         .collect();
+    let key_rotation = context.sets.get(&CertSet::ServiceAccount).and_then(|set| {
+        let (step, span) = set.rotation.clone()?;
+        Some(Rotation { step, span })
+    });
     Model {
         cluster: context.cluster,
         layout: context.layout,
@@ -50,6 +54,7 @@ pub fn build(context: Context) -> Model {
         templates: context.templates,
         index,
         rotations,
+        key_rotation,
         faults,
     }
 }
@@ -77,6 +82,24 @@ pub fn trusted_ca(context: &Context, name: &str) -> ArtifactId {
     match context.rotation(name) {
         Some(RotationStep::Trust | RotationStep::Issue) => ArtifactId::bundle(name),
         _ => ArtifactId::ca(name),
+    }
+}
+
+/// The service-account key pair that signs tokens: the one a rotation
+/// brings in from its `issue` step on, else the plan's.
+pub fn signing_keypair(context: &Context) -> ArtifactId {
+    match context.key_rotation() {
+        Some(RotationStep::Issue) => ArtifactId::next_keypair(CertSet::ServiceAccount),
+        _ => ArtifactId::keypair(CertSet::ServiceAccount),
+    }
+}
+
+/// What the API server verifies service-account tokens with: the public
+/// keys of both key pairs while a rotation trusts both, else the key pair's.
+pub fn trusted_keys(context: &Context) -> ArtifactId {
+    match context.key_rotation() {
+        Some(RotationStep::Trust | RotationStep::Issue) => ArtifactId::key_bundle(CertSet::ServiceAccount),
+        _ => ArtifactId::keypair(CertSet::ServiceAccount),
     }
 }
 
@@ -188,7 +211,9 @@ impl<'c> Builder<'c> {
             files.extend(self.cluster_pki_files(&stem).into_iter().filter(|f| f.role == FileRole::Cert));
             self.artifacts.push(Artifact {
                 id: ArtifactId::bundle(&ca.name),
-                spec: Spec::Bundle(BundleSpec { cas: vec![ArtifactId::ca(&ca.name), ArtifactId::next_ca(&ca.name)] }),
+                spec: Spec::Bundle(BundleSpec {
+                    members: vec![ArtifactId::ca(&ca.name), ArtifactId::next_ca(&ca.name)],
+                }),
                 files,
                 origin: ca.rotation.as_ref().map(|(_, span)| span.clone()),
                 spans: Spans::default(),
@@ -435,20 +460,48 @@ impl<'c> Builder<'c> {
                 placed_on: masters.clone(),
             });
         }
-        let stem = layout.leaf_stem("service-account", "sa");
-        let key_file =
-            if layout.preset == crate::plan::Preset::Cfssl { layout.key_file(&stem) } else { format!("{stem}.key") };
-        let mut files: Vec<Placement> =
-            masters.iter().map(|h| host_placement(h, layout.in_pki(&key_file), FileRole::Key)).collect();
-        files.extend(self.pki_files(&stem, &masters, FileRole::PublicKey));
+        self.service_account(&masters);
+    }
+
+    /// The service-account key pair on control-plane hosts. While a rotation
+    /// trusts two key pairs (`trust`, `issue`), a bundle of both public keys
+    /// takes the public key's file, and each pair moves beside it
+    /// (`STEM-old`, `STEM-new`).
+    fn service_account(&mut self, masters: &[&Host]) {
+        let layout = self.context.layout.clone();
         let set = CertSet::ServiceAccount;
-        self.artifacts.push(Artifact {
-            id: ArtifactId::keypair(set),
+        let stem = layout.leaf_stem("service-account", "sa");
+        let key_file = |stem: &str| {
+            if layout.preset == crate::plan::Preset::Cfssl { layout.key_file(stem) } else { format!("{stem}.key") }
+        };
+        let pair_files = |builder: &Self, stem: &str| {
+            let mut files: Vec<Placement> =
+                masters.iter().map(|h| host_placement(h, layout.in_pki(&key_file(stem)), FileRole::Key)).collect();
+            files.extend(builder.pki_files(stem, masters, FileRole::PublicKey));
+            files
+        };
+        let pair = |id: ArtifactId, files: Vec<Placement>| Artifact {
+            id,
             spec: Spec::Keypair(KeyPairSpec { set, key: self.set(set).key }),
             files,
             origin: self.set(set).span.clone(),
             spans: Spans { key: self.set(set).key_span.clone(), ..Spans::default() },
-        });
+        };
+        let Some(RotationStep::Trust | RotationStep::Issue) = self.context.key_rotation() else {
+            let artifact = pair(ArtifactId::keypair(set), pair_files(self, &stem));
+            self.artifacts.push(artifact);
+            return;
+        };
+        let old = pair(ArtifactId::keypair(set), pair_files(self, &format!("{stem}-old")));
+        let new = pair(ArtifactId::next_keypair(set), pair_files(self, &format!("{stem}-new")));
+        let bundle = Artifact {
+            id: ArtifactId::key_bundle(set),
+            spec: Spec::Bundle(BundleSpec { members: vec![old.id.clone(), new.id.clone()] }),
+            files: self.pki_files(&stem, masters, FileRole::PublicKey),
+            origin: self.set(set).rotation.as_ref().map(|(_, span)| span.clone()),
+            spans: Spans::default(),
+        };
+        self.artifacts.extend([old, new, bundle]);
     }
 
     fn workers(&mut self) {

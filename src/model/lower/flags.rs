@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::artifacts::{host_placement, set_ca, set_trust, signing_needed, trusted_ca};
+use super::artifacts::{host_placement, set_ca, set_trust, signing_keypair, signing_needed, trusted_ca, trusted_keys};
 use super::context::Context;
 use crate::model::{
     Artifact, ArtifactId, CertSet, FileRole, FlagFileSpec, FlagVar, Host, Spans, Spec, kubelet_serving_ca,
@@ -225,7 +225,7 @@ fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
     let etcd_client = ArtifactId::identity_cert("apiserver-etcd-client", None);
     let kubelet_client = ArtifactId::identity_cert("apiserver-kubelet-client", None);
     let front_proxy_client = ArtifactId::identity_cert("front-proxy-client", None);
-    let service_account = ArtifactId::keypair(CertSet::ServiceAccount);
+    let (signing_key, trusted_keys) = (signing_keypair(context), trusted_keys(context));
     Ok(Var::new("KUBE_APISERVER_TLS_ARGS")
         .flag("secure-port", cluster.apiserver_port.to_string())
         .flag("advertise-address", on.host.address.to_string())
@@ -239,8 +239,8 @@ fn apiserver(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
         .flag("kubelet-client-certificate", on.cert(&kubelet_client)?)
         .flag("kubelet-client-key", on.key(&kubelet_client)?)
         .flag_opt("kubelet-certificate-authority", kubelet_ca)
-        .flag("service-account-key-file", on.file(&service_account, FileRole::PublicKey)?)
-        .flag("service-account-signing-key-file", on.key(&service_account)?)
+        .flag("service-account-key-file", on.file(&trusted_keys, FileRole::PublicKey)?)
+        .flag("service-account-signing-key-file", on.key(&signing_key)?)
         .flag("service-account-issuer", format!("https://kubernetes.default.svc.{}", cluster.cluster_domain))
         .flag("service-cluster-ip-range", cluster.service_cidr_flag())
         .flag("requestheader-client-ca-file", on.ca(CertSet::FrontProxy)?)
@@ -275,7 +275,7 @@ fn controller_manager(on: &On<'_, '_>) -> Result<FlagVar, MissingFile> {
         .flag("client-ca-file", on.ca(CertSet::ApiserverClient)?)
         .flag("requestheader-client-ca-file", on.ca(CertSet::FrontProxy)?)
         .flag("root-ca-file", on.ca(CertSet::Apiserver)?)
-        .flag("service-account-private-key-file", on.key(&ArtifactId::keypair(CertSet::ServiceAccount))?)
+        .flag("service-account-private-key-file", on.key(&signing_keypair(context))?)
         .flag("use-service-account-credentials", "true")
         .flag_opt("cluster-signing-cert-file", signing_cert)
         .flag_opt("cluster-signing-key-file", signing_key)

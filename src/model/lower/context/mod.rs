@@ -73,6 +73,11 @@ impl Context {
     pub fn rotation(&self, ca: &str) -> Option<crate::plan::RotationStep> {
         self.cas.iter().find(|c| c.name == ca).and_then(|c| c.rotation.as_ref().map(|(step, _)| *step))
     }
+
+    /// The rotation step of the service-account key pair, if it is being rotated.
+    pub fn key_rotation(&self) -> Option<crate::plan::RotationStep> {
+        self.sets.get(&CertSet::ServiceAccount)?.rotation.as_ref().map(|(step, _)| *step)
+    }
 }
 
 /// A set as configured, with its CA resolved.
@@ -86,6 +91,8 @@ pub struct SetConfig {
     pub validity: Duration,
     pub validity_span: Option<Range<usize>>,
     pub span: Option<Range<usize>>,
+    /// The key pair's rotation step (`service-account` only), where it is written.
+    pub rotation: Option<(crate::plan::RotationStep, Range<usize>)>,
 }
 
 /// A user as configured.

@@ -71,7 +71,23 @@ pub(super) fn resolve_sets(
                 }
                 Some((parse_sans(sans.get_ref(), diagnostics), sans.span()))
             });
+            let rotation = config.and_then(|c| c.rotation.as_ref()).and_then(|step| {
+                if set != CertSet::ServiceAccount {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            RuleId::RotationUnsupported,
+                            format!("`{set}` is a set of certificates, which rotate with the CA that signs them"),
+                        )
+                        .at(step.span())
+                        .label("only `[sets.service-account]` takes a rotation")
+                        .hint("rotate the set's CA instead: `rotation` in its `[cas.NAME]` table"),
+                    );
+                    return None;
+                }
+                Some((*step.get_ref(), step.span()))
+            });
             let set_config = SetConfig {
+                rotation,
                 ca,
                 ca_span: ca_choice.map(Spanned::span),
                 extra_sans,
