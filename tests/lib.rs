@@ -37,6 +37,7 @@ mod pre_commit_hook;
 mod probe;
 mod regressions;
 mod rotation;
+mod rotation_consumers;
 mod safety;
 mod saved_plans;
 mod tls_handshake;
