@@ -18,24 +18,37 @@
 //! A skipped step is refused by `plan` and `apply`, naming the step that
 //! comes next, with nothing written; `--rotate ca/NAME`, the hard cut, is
 //! planned with a warning that points at `rotation`.
+//!
+//! The service-account key pair takes the same steps
+//! (`[sets.service-account] rotation`): a token signed with the old private
+//! key and one signed with the new one, built here as RS256 JWTs with
+//! Python's `cryptography`, both verify against the keys kube-apiserver's
+//! `--service-account-key-file` names during `trust` and `issue`, and only
+//! the new one from `retire` on.
+//!
+//! `check PLAN --out DIR` reports a skipped step, and a CA in the last fifth
+//! of its validity unless a rotation of it is under way; `plan` ends with the
+//! order of the roll-out, and `verify --out DIR` names the step of the tree.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use x509_parser::pem::Pem;
 
 use crate::common::applied::{artifacts, files_of_role};
-use crate::common::cert::{CertInfo, parse_cert_der, pem_certificates};
+use crate::common::cert::{CertInfo, parse_cert_der, pem_certificates, read_cert};
 use crate::common::problems::Problems;
-use crate::common::{certplan, describe, inspect, plan_path, write_plan};
+use crate::common::{artifact, certplan, describe, inspect, plan_path, write_plan};
 
 /// The clock of every apply and plan, and the time the trees are verified at.
 const T0: &str = "2026-01-01T00:00:00Z";
@@ -71,6 +84,12 @@ const PURPOSES: [&str; 2] = ["sslserver", "sslclient"];
 
 /// Where certplan keeps its own bookkeeping in a tree.
 const BOOKKEEPING: &str = ".certplan/";
+
+/// The table whose `rotation` line rotates the service-account key pair.
+const SA_TABLE: &str = "[sets.service-account]";
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
 
 #[test]
 fn mixed_states_are_safe_classic() {
@@ -116,6 +135,332 @@ fn hard_cut_rotate_warns() {
             describe(&output)
         );
     }
+}
+
+#[test]
+#[ignore = "needs python3 with cryptography: run tests/run.sh"]
+fn service_account_tokens_verify_through_the_rotation() {
+    let work = Work::new("kubeadm");
+    let doc = inspect(&work.plan, &work.out);
+    let keypair = artifact(&doc, "keypair/service-account");
+    assert_eq!(
+        keypair["key"], "rsa-2048",
+        "the kubeadm plan's service-account key pair is RSA, which the RS256 tokens of this test need"
+    );
+    // The hosts with a copy of the private key: the control planes, where
+    // kube-apiserver and kube-controller-manager run.
+    let key_files = files_of_role(keypair, "key");
+    let hosts: Vec<String> =
+        key_files.iter().filter_map(|rel| rel.strip_prefix("hosts/")?.split('/').next()).map(str::to_string).collect();
+    assert!(
+        hosts.iter().any(|host| host == "cp1"),
+        "inspect lists no copy of the service-account key on cp1: {}",
+        keypair["files"]
+    );
+    let key_of = |host: &str| -> String {
+        let prefix = format!("hosts/{host}/");
+        key_files.iter().find(|rel| rel.starts_with(&prefix)).cloned().expect("a key file on each of its hosts")
+    };
+
+    let mut snaps: Vec<(&str, PathBuf)> = Vec::new();
+    for (index, (step, line)) in STEPS.into_iter().enumerate() {
+        if index != BEFORE {
+            // Applies, then `plan --detailed-exitcode` must exit 0.
+            work.step_of(SA_TABLE, line);
+        }
+        let dir = work.dir.path().join("snapshots").join(format!("service-account-{index}-{step}"));
+        copy_tree(&work.out, &dir);
+        snaps.push((step, dir));
+    }
+
+    // The old private key is `sa.key` before the rotation; the new one is
+    // `sa-new.key` at `trust`, and `sa.key` again from `retire` on.
+    let cp1_key = key_of("cp1");
+    let new_rel = tagged(&cp1_key, "new");
+    let old_key_file = snaps[BEFORE].1.join(&cp1_key);
+    let new_key_file = snaps[TRUST].1.join(&new_rel);
+    let old_key = fs::read(&old_key_file).expect("read the service-account key before the rotation");
+    let new_key = fs::read(&new_key_file)
+        .unwrap_or_else(|e| panic!("the trust step has no new service-account key at `{new_rel}`: {e}"));
+    assert_ne!(old_key, new_key, "the trust step's `{new_rel}` is the key of before the rotation");
+    assert_eq!(
+        read_opt(&snaps[RETIRE].1.join(&cp1_key)).as_ref(),
+        Some(&new_key),
+        "after retire, `{cp1_key}` is the new key of the trust step's `{new_rel}`"
+    );
+    let old_keys: BTreeSet<Vec<u8>> = hosts
+        .iter()
+        .map(|host| {
+            fs::read(snaps[BEFORE].1.join(key_of(host.as_str()))).expect("read a copy of the service-account key")
+        })
+        .collect();
+
+    let issuer = component_flags(&snaps[BEFORE].1, "cp1", "kube-apiserver")
+        .remove("--service-account-issuer")
+        .expect("kube-apiserver on cp1 has --service-account-issuer");
+    let tokens = Tokens::new(work.dir.path());
+    let old_token = tokens.sign(&old_key_file, &issuer);
+    let new_token = tokens.sign(&new_key_file, &issuer);
+
+    let mut p = Problems::new("the rotation of the kubeadm plan's service-account key pair");
+    let mut trust_file: BTreeMap<&str, String> = BTreeMap::new();
+    for (index, (step, dir)) in snaps.iter().enumerate() {
+        let rotating = index == TRUST || index == ISSUE;
+        let (signing_key, signing) = if index >= ISSUE { (&new_key, "new") } else { (&old_key, "old") };
+        for host in &hosts {
+            let at = format!("{step}, {host}");
+            let apiserver = component_flags(dir, host, "kube-apiserver");
+            let controller_manager = component_flags(dir, host, "kube-controller-manager");
+
+            // What kube-apiserver verifies tokens with: one public key at
+            // rest, the old and the new one while the pair rotates.
+            let Some(keys_value) = apiserver.get("--service-account-key-file") else {
+                p.add(format!("{at}: kube-apiserver has no --service-account-key-file"));
+                continue;
+            };
+            let first = &*trust_file.entry(host.as_str()).or_insert_with(|| keys_value.clone());
+            p.check(first == keys_value, || {
+                format!("{at}: --service-account-key-file={keys_value}, not {first} as before the rotation")
+            });
+            let keys_path = on_host(dir, host, keys_value);
+            let labels = read_opt(&keys_path).map_or_else(Vec::new, |bytes| pem_labels(&bytes));
+            let want = if rotating { 2 } else { 1 };
+            p.check(labels.len() == want && labels.iter().all(|label| label == "PUBLIC KEY"), || {
+                format!("{at}: `{keys_value}` holds the PEM blocks {labels:?}, not {want} PUBLIC KEY block(s)")
+            });
+            let (loaded, verified) = tokens.verify(&keys_path, &[old_token.as_str(), new_token.as_str()]);
+            p.check(loaded == want, || {
+                format!("{at}: `{keys_value}` gives kube-apiserver {loaded} key(s), not {want}")
+            });
+            for (token, signed_with, accepted, expected) in [
+                ("old", &old_key_file, verified[0], index <= ISSUE),
+                ("new", &new_key_file, verified[1], index >= TRUST),
+            ] {
+                p.check(accepted == expected, || {
+                    format!(
+                        "{at}: a token signed with the {token} key (`{}`) {} against `{keys_value}`, which should {}",
+                        relative(work.dir.path(), signed_with),
+                        if accepted { "verifies" } else { "does not verify" },
+                        if expected { "accept it" } else { "refuse it" }
+                    )
+                });
+            }
+
+            // What tokens are signed with: the old key up to `trust`, the
+            // new one from `issue` on.
+            for (component, flags, flag) in [
+                ("kube-apiserver", &apiserver, "--service-account-signing-key-file"),
+                ("kube-controller-manager", &controller_manager, "--service-account-private-key-file"),
+            ] {
+                let Some(value) = flags.get(flag) else {
+                    p.add(format!("{at}: {component} has no {flag}"));
+                    continue;
+                };
+                p.check(read_opt(&on_host(dir, host, value)).as_ref() == Some(signing_key), || {
+                    format!("{at}: {component} {flag}={value} is not the {signing} private key")
+                });
+            }
+
+            // The key files of the step.
+            let host_key = key_of(host.as_str());
+            let named = if rotating {
+                vec![(tagged(&host_key, "old"), &old_key, "old"), (tagged(&host_key, "new"), &new_key, "new")]
+            } else {
+                vec![(host_key.clone(), signing_key, signing)]
+            };
+            for (rel, key, which) in named {
+                p.check(read_opt(&dir.join(&rel)).as_ref() == Some(key), || {
+                    format!("{step}: `{rel}` is not the {which} private key")
+                });
+            }
+            if rotating {
+                p.check(!dir.join(&host_key).exists(), || {
+                    format!("{step}: `{host_key}` is still there; while the pair rotates its keys are -old and -new")
+                });
+            }
+        }
+    }
+
+    // After retire: the old private key nowhere in the tree, no -old or -new
+    // file left, and deleting the line changes nothing.
+    for (step, dir) in &snaps[RETIRE..] {
+        for path in files_under(dir) {
+            let rel = relative(dir, &path);
+            let bytes = fs::read(&path).expect("read a file of the tree");
+            for key in &old_keys {
+                p.check(!holds_key(&bytes, key), || format!("{step}: `{rel}` holds the old service-account key"));
+            }
+            let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            p.check(!["-old.", "-new."].into_iter().any(|tag| file_name.contains(tag)), || {
+                format!("{step}: `{rel}` is left over from the rotation")
+            });
+        }
+    }
+    let (kept, now) = (tree_bytes(&snaps[RETIRE].1), tree_bytes(&snaps[REMOVED].1));
+    let changed: Vec<&String> = kept.keys().chain(now.keys()).filter(|rel| kept.get(*rel) != now.get(*rel)).collect();
+    p.check(changed.is_empty(), || {
+        format!("deleting the rotation line of `{SA_TABLE}` after retire changed {changed:?}")
+    });
+    p.finish();
+}
+
+#[test]
+fn check_out_reports_a_skipped_step_and_a_ca_due_for_rotation() {
+    // A skipped step: the tree has no rotation, the plan asks for `issue`.
+    let work = Work::new("kubeadm");
+    work.set_rotation("etcd", Some("issue"));
+    let (line, column) = position_of(&work.plan, "rotation = \"issue\"", "\"issue\"");
+    let stamped = stamps(&work.out);
+    let output = work.check(T0, &["--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "`check --out` with `rotation = \"issue\"` on a tree without a rotation exits 1:\n{}",
+        describe(&output)
+    );
+    let found = diagnostics(&output);
+    let skip = found.iter().find(|d| d["rule"] == "rotation-skips-step").unwrap_or_else(|| {
+        panic!("`check --out --format json` reports no rotation-skips-step:\n{}", describe(&output))
+    });
+    assert_eq!(skip["severity"], "error", "rotation-skips-step is an error: {skip}");
+    assert_eq!(
+        (skip["line"].as_u64(), skip["column"].as_u64()),
+        (Some(line), Some(column)),
+        "rotation-skips-step points at the value of the `rotation` line (line {line}, column {column}): {skip}"
+    );
+    assert!(
+        skip["message"].as_str().is_some_and(|m| m.contains("rotation = \"trust\"")),
+        "rotation-skips-step names the step that comes next, `rotation = \"trust\"`: {skip}"
+    );
+    let text = work.check(T0, &[]);
+    assert!(
+        text.status.code() == Some(1) && String::from_utf8_lossy(&text.stderr).contains("rotation-skips-step"),
+        "`check --out` (text) exits 1 and names rotation-skips-step:\n{}",
+        describe(&text)
+    );
+    let alone = certplan().arg("check").arg(&work.plan).env("NO_COLOR", "1").output().expect("run certplan check");
+    assert_eq!(
+        alone.status.code(),
+        Some(0),
+        "`check` without --out cannot know the tree's step, and passes:\n{}",
+        describe(&alone)
+    );
+    assert!(stamps(&work.out) == stamped, "`check --out` wrote to the tree");
+
+    // A CA in the last fifth of its validity.
+    let work = Work::new("classic");
+    let cas = ca_files(&inspect(&work.plan, &work.out));
+    assert_eq!(cas.len(), 1, "the classic plan has one CA");
+    let (name, files) = cas.iter().next().expect("one CA");
+    let ca = read_cert(&work.out.join(&files.cluster_cert));
+    let window = ca.not_before + (ca.not_after - ca.not_before) * 4 / 5;
+    let (early, due) = (rfc3339(window - DAY), rfc3339(window + DAY));
+    let expires = rfc3339(ca.not_after);
+    let expiry_date = &expires[..10];
+    let (header_line, _) = position_of(&work.plan, &ca_table(name), name);
+    let denials: [&[&str]; 2] = [&[], &["--deny", "warnings"]];
+    for deny in denials {
+        let output = work.check(&early, &[&["--format", "json"][..], deny].concat());
+        assert!(
+            output.status.code() == Some(0) && diagnostics(&output).is_empty(),
+            "`check --out --now {early} {}` (a day before the last fifth of `ca/{name}`, which runs from {} to \
+             {expires}) reports nothing:\n{}",
+            deny.join(" "),
+            rfc3339(ca.not_before),
+            describe(&output)
+        );
+    }
+    let output = work.check(&due, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "a warning alone fails no check:\n{}", describe(&output));
+    let found = diagnostics(&output);
+    let renewal = found.iter().find(|d| d["rule"] == "ca-renewal-due").unwrap_or_else(|| {
+        panic!(
+            "`check --out --now {due}` (a day into the last fifth of `ca/{name}`) reports no ca-renewal-due:\n{}",
+            describe(&output)
+        )
+    });
+    assert_eq!(renewal["severity"], "warning", "ca-renewal-due is a warning: {renewal}");
+    assert_eq!(renewal["line"].as_u64(), Some(header_line), "ca-renewal-due points at `[cas.{name}]`: {renewal}");
+    assert!(
+        renewal["message"].as_str().is_some_and(|m| m.contains(expiry_date)),
+        "ca-renewal-due gives the date the CA expires, {expiry_date}, by which `retire` must be rolled out: {renewal}"
+    );
+    assert!(
+        found.iter().all(|d| d["severity"] == "warning"),
+        "`check --out --now {due}` reports nothing but warnings: {}",
+        Value::Array(found.clone())
+    );
+    let denied = work.check(&due, &["--deny", "warnings"]);
+    assert!(
+        denied.status.code() == Some(1) && String::from_utf8_lossy(&denied.stderr).contains("ca-renewal-due"),
+        "with --deny warnings, ca-renewal-due fails the check (exit 1):\n{}",
+        describe(&denied)
+    );
+    // With a rotation of the CA under way, there is nothing to warn of.
+    work.step(name, Some("trust"));
+    let output = work.check(&due, &["--format", "json", "--deny", "warnings"]);
+    assert!(
+        output.status.code() == Some(0) && diagnostics(&output).is_empty(),
+        "with `rotation = \"trust\"` applied to `[cas.{name}]`, `check --out --now {due}` reports nothing:\n{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn plan_names_the_rollout_of_a_rotation_step() {
+    let work = Work::new("kubeadm");
+    work.set_rotation("etcd", Some("trust"));
+    let output = work.command("plan").output().expect("run certplan plan");
+    assert!(
+        output.status.success(),
+        "`plan` with `rotation = \"trust\"` in `[cas.etcd]` fails:\n{}",
+        describe(&output)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |what: &str, wanted: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .position(|&row| wanted(row))
+            .unwrap_or_else(|| panic!("`plan` with `rotation = \"trust\"` in `[cas.etcd]` prints no {what}:\n{text}"))
+    };
+    let start = find("\"Roll out host by host\"", &|row: &str| row.contains("Roll out host by host"));
+    let etcd = find("etcd wave", &|row: &str| wave(row) == Some("etcd"));
+    let apiserver = find("kube-apiserver wave", &|row: &str| wave(row) == Some("kube-apiserver"));
+    assert!(
+        start < etcd && etcd < apiserver,
+        "the roll-out lists the etcd members, then the API servers (lines {start}, {etcd}, {apiserver}):\n{text}"
+    );
+    assert!(lines[etcd].contains("one member at a time"), "the etcd wave is one member at a time:\n{text}");
+    let step = find("\"Rotation of `[cas.etcd]`, step `trust`\" line", &|row: &str| {
+        row.starts_with("Rotation of `[cas.etcd]`, step `trust`")
+    });
+    assert!(
+        lines[step].contains("every host") && lines[step].contains("rotation = \"issue\""),
+        "the rotation line says every host must have the step before `rotation = \"issue\"`: {}",
+        lines[step]
+    );
+
+    let output = work.command("plan").args(["--format", "json"]).output().expect("run certplan plan");
+    assert!(output.status.success(), "`plan --format json` fails:\n{}", describe(&output));
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("`plan --format json` prints JSON");
+    let waves = doc["rollout"]["waves"].as_array().unwrap_or_else(|| panic!("no rollout.waves in {doc}"));
+    assert_eq!(waves.first().map(|w| &w["components"]), Some(&json!(["etcd"])), "the first wave is etcd: {doc}");
+    assert_eq!(waves[0]["one_at_a_time"].as_bool(), Some(true), "etcd members go one at a time: {}", waves[0]);
+    assert!(
+        waves[1..].iter().any(|w| w["components"].as_array().is_some_and(|c| c.contains(&json!("kube-apiserver")))),
+        "a later wave restarts the API servers: {doc}"
+    );
+
+    work.step("etcd", Some("trust"));
+    let output = work.command("verify").output().expect("run certplan verify");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success()
+            && printed.lines().any(|row| row.starts_with("rotation of `[cas.etcd]`: the tree is at step `trust`")),
+        "`verify --out` after applying `trust` says the tree is at step `trust`:\n{}",
+        describe(&output)
+    );
 }
 
 /// Takes every CA of an example plan through its rotation, one after the
@@ -257,15 +602,40 @@ impl Work {
 
     /// Writes the plan with `line` as the `rotation` of `[cas.NAME]`.
     fn set_rotation(&self, ca: &str, line: Option<&str>) {
-        fs::write(&self.plan, with_rotation(&self.source, ca, line)).expect("write the plan");
+        self.set_rotation_of(&ca_table(ca), line);
+    }
+
+    /// Writes the plan with `line` as the `rotation` of the table whose
+    /// header is `table` (`[cas.NAME]`, `[sets.service-account]`).
+    fn set_rotation_of(&self, table: &str, line: Option<&str>) {
+        fs::write(&self.plan, with_rotation(&self.source, table, line)).expect("write the plan");
     }
 
     /// Takes `[cas.NAME]` to the step `line`: apply, then nothing pending.
     fn step(&self, ca: &str, line: Option<&str>) {
-        self.set_rotation(ca, line);
-        let what = asked(ca, line);
+        self.step_of(&ca_table(ca), line);
+    }
+
+    /// Takes the table `table` to the step `line`: apply, then nothing pending.
+    fn step_of(&self, table: &str, line: Option<&str>) {
+        self.set_rotation_of(table, line);
+        let what = asked(table, line);
         apply_ok(&self.plan, &self.out, &what);
         self.expect_nothing_pending(&what);
+    }
+
+    /// `certplan check PLAN --out OUT --now NOW ARGS...`.
+    fn check(&self, now: &str, args: &[&str]) -> Output {
+        certplan()
+            .arg("check")
+            .arg(&self.plan)
+            .arg("--out")
+            .arg(&self.out)
+            .args(["--now", now])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run certplan check")
     }
 
     fn expect_nothing_pending(&self, what: &str) {
@@ -282,7 +652,7 @@ impl Work {
     /// and `apply` exit 1, name `rotation = "NEXT"`, and write nothing.
     fn expect_refused(&self, ca: &str, line: Option<&str>, next: &str) {
         self.set_rotation(ca, line);
-        let what = asked(ca, line);
+        let what = asked(&ca_table(ca), line);
         let before = stamps(&self.out);
         for (sub, extra) in [("plan", &["--detailed-exitcode"][..]), ("apply", &[][..])] {
             let output = self.command(sub).args(extra).output().expect("run certplan");
@@ -313,11 +683,16 @@ impl Work {
     }
 }
 
-/// How a test names the rotation line it wrote.
-fn asked(ca: &str, line: Option<&str>) -> String {
+/// The header of the table of `[cas.NAME]`.
+fn ca_table(ca: &str) -> String {
+    format!("[cas.{ca}]")
+}
+
+/// How a test names the rotation line it wrote in the table `table`.
+fn asked(table: &str, line: Option<&str>) -> String {
     line.map_or_else(
-        || format!("no `rotation` line in `[cas.{ca}]`"),
-        |step| format!("`rotation = \"{step}\"` in `[cas.{ca}]`"),
+        || format!("no `rotation` line in `{table}`"),
+        |step| format!("`rotation = \"{step}\"` in `{table}`"),
     )
 }
 
@@ -335,10 +710,9 @@ fn apply_ok(plan: &Path, out: &Path, what: &str) {
     assert!(output.status.success(), "apply with {what} fails:\n{}", describe(&output));
 }
 
-/// The plan text with `rotation = "STEP"` right after the header of
-/// `[cas.NAME]` (nothing with `None`).
-fn with_rotation(source: &str, ca: &str, line: Option<&str>) -> String {
-    let header = format!("[cas.{ca}]");
+/// The plan text with `rotation = "STEP"` right after the table header
+/// `header` (nothing with `None`).
+fn with_rotation(source: &str, header: &str, line: Option<&str>) -> String {
     let mut text = String::new();
     let mut found = false;
     for row in source.lines() {
@@ -1063,4 +1437,213 @@ fn holds_key(haystack: &[u8], key_pem: &[u8]) -> bool {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+// ---------------------------------------------------------------------------
+// Service-account tokens, flag files, and what `check` and `plan` print.
+
+/// Signs and verifies service-account tokens with Python's `cryptography`:
+/// `sign KEY ISSUER` prints an RS256 JWT signed with the RSA private key in
+/// KEY; `verify FILE TOKEN...` loads the keys of FILE as kube-apiserver loads
+/// its `--service-account-key-file` (every PEM key, a private key for its
+/// public half; the keys of its certificates when it holds no key) and
+/// prints `{"keys": N, "verified": [...]}`, a token verified when any key
+/// verifies its signature (PKCS #1 v1.5 with SHA-256 over
+/// `base64url(header).base64url(claims)`).
+const TOKENS_PY: &str = r#"
+import base64
+import json
+import re
+import sys
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.S)
+
+
+def encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def sign(key_file, issuer):
+    with open(key_file, "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        sys.exit(f"{key_file} holds no RSA private key: an RS256 token needs one")
+    header = {"alg": "RS256", "typ": "JWT"}
+    claims = {
+        "iss": issuer,
+        "sub": "system:serviceaccount:default:default",
+        "aud": [issuer],
+        "iat": 1767225600,
+        "nbf": 1767225600,
+        "exp": 1767229200,
+    }
+    signed = encode(compact(header)) + "." + encode(compact(claims))
+    signature = key.sign(signed.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    print(signed + "." + encode(signature))
+
+
+def public_keys(path):
+    with open(path, "rb") as handle:
+        data = handle.read()
+    keys, certificates = [], []
+    for match in BLOCK.finditer(data):
+        label, pem = match.group(1).decode(), match.group(0)
+        if label in ("PUBLIC KEY", "RSA PUBLIC KEY"):
+            keys.append(serialization.load_pem_public_key(pem))
+        elif label in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
+            keys.append(serialization.load_pem_private_key(pem, password=None).public_key())
+        elif label == "CERTIFICATE":
+            certificates.append(x509.load_pem_x509_certificate(pem).public_key())
+    return keys or certificates
+
+
+def verifies(keys, token):
+    head, claims, signature = token.split(".")
+    if json.loads(decode(head)).get("alg") != "RS256":
+        return False
+    signed, signature = (head + "." + claims).encode("ascii"), decode(signature)
+    for key in keys:
+        if not isinstance(key, rsa.RSAPublicKey):
+            continue
+        try:
+            key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+def main(argv):
+    if len(argv) == 3 and argv[0] == "sign":
+        sign(argv[1], argv[2])
+    elif len(argv) >= 3 and argv[0] == "verify":
+        keys = public_keys(argv[1])
+        print(json.dumps({"keys": len(keys), "verified": [verifies(keys, token) for token in argv[2:]]}))
+    else:
+        sys.exit("usage: sign KEY ISSUER | verify FILE TOKEN...")
+
+
+main(sys.argv[1:])
+"#;
+
+/// [`TOKENS_PY`], written into a test's directory.
+struct Tokens {
+    script: PathBuf,
+}
+
+impl Tokens {
+    fn new(dir: &Path) -> Self {
+        let script = dir.join("service_account_tokens.py");
+        fs::write(&script, TOKENS_PY).expect("write the token script");
+        Tokens { script }
+    }
+
+    fn run(&self, args: &[&OsStr]) -> String {
+        let shown = args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        let output = Command::new("python3").arg(&self.script).args(args).output().unwrap_or_else(|e| {
+            panic!("run python3 (this test needs python3 with cryptography: run tests/run.sh): {e}")
+        });
+        assert!(
+            output.status.success(),
+            "`python3 {} {shown}` fails (this test needs python3 with cryptography: run tests/run.sh):\n{}",
+            self.script.display(),
+            describe(&output)
+        );
+        String::from_utf8(output.stdout).expect("the token script prints UTF-8")
+    }
+
+    /// An RS256 token signed with the private key in `key`.
+    fn sign(&self, key: &Path, issuer: &str) -> String {
+        self.run(&[OsStr::new("sign"), key.as_os_str(), OsStr::new(issuer)]).trim().to_string()
+    }
+
+    /// How many keys kube-apiserver reads from `keys`, and for each token
+    /// whether one of them verifies it.
+    fn verify(&self, keys: &Path, tokens: &[&str]) -> (usize, Vec<bool>) {
+        let mut args = vec![OsStr::new("verify"), keys.as_os_str()];
+        args.extend(tokens.iter().map(OsStr::new));
+        let printed = self.run(&args);
+        let report: Value = serde_json::from_str(&printed).expect("the token script prints JSON");
+        let loaded = report["keys"].as_u64().and_then(|n| usize::try_from(n).ok()).expect("a key count");
+        let verified: Vec<bool> =
+            report["verified"].as_array().expect("a verdict per token").iter().filter_map(Value::as_bool).collect();
+        assert_eq!(verified.len(), tokens.len(), "the token script gives a verdict per token: {printed}");
+        (loaded, verified)
+    }
+}
+
+/// The `--flag=value` pairs of a component's flag file on a host of a tree
+/// (the kubeadm plan's `config_dir` is `/etc/kubernetes`).
+fn component_flags(tree: &Path, host: &str, component: &str) -> BTreeMap<String, String> {
+    let path = tree.join("hosts").join(host).join("etc/kubernetes").join(format!("{component}.env"));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    flag_values(&text).into_iter().collect()
+}
+
+/// Where the file a flag of `host` names is in a tree.
+fn on_host(tree: &Path, host: &str, value: &str) -> PathBuf {
+    tree.join("hosts").join(host).join(value.trim_start_matches('/'))
+}
+
+/// The file of a key pair the design names `TAG` during a rotation:
+/// `sa.key` becomes `sa-old.key` or `sa-new.key`.
+fn tagged(rel: &str, tag: &str) -> String {
+    let (stem, extension) = rel.rsplit_once('.').expect("a key file has an extension");
+    format!("{stem}-{tag}.{extension}")
+}
+
+/// The labels of the PEM blocks of a file, in order.
+fn pem_labels(bytes: &[u8]) -> Vec<String> {
+    Pem::iter_from_buffer(bytes).map(|pem| pem.map_or_else(|e| format!("<bad PEM: {e}>"), |pem| pem.label)).collect()
+}
+
+/// The 1-based line of the first row of a file that reads `row` (trimmed),
+/// and the 1-based column of `needle` in it.
+fn position_of(path: &Path, row: &str, needle: &str) -> (u64, u64) {
+    let text = fs::read_to_string(path).expect("read the plan");
+    for (index, line) in text.lines().enumerate() {
+        if line.trim() == row {
+            let column = line.find(needle).unwrap_or_else(|| panic!("`{line}` has no `{needle}`"));
+            return (u64::try_from(index + 1).expect("a line number"), u64::try_from(column + 1).expect("a column"));
+        }
+    }
+    panic!("{} has no line `{row}`", path.display());
+}
+
+/// The diagnostics of `check --format json`.
+fn diagnostics(output: &Output) -> Vec<Value> {
+    let doc: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("`check --format json` prints no JSON ({e}):\n{}", describe(output)));
+    doc.as_array().cloned().unwrap_or_else(|| panic!("`check --format json` prints no array: {doc}"))
+}
+
+/// Seconds since the epoch as RFC 3339, for `--now`.
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .expect("a time certplan can write")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format a time")
+}
+
+/// The component a wave header of `plan`'s roll-out names (`  1. etcd, one
+/// member at a time, ...:` gives `etcd`).
+fn wave(row: &str) -> Option<&str> {
+    let (number, rest) = row.trim_start().split_once(". ")?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.split([',', ':']).next().map(str::trim)
 }
