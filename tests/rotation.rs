@@ -5,7 +5,8 @@
 //! `mixed_states_are_safe_*` take an example plan through the steps of each
 //! of its CAs in turn, applying every step with one clock and keeping a copy
 //! of every tree. For every two adjacent trees, every leaf certificate of
-//! either verifies (`openssl verify -x509_strict -purpose ...`) against every
+//! either verifies (`openssl verify -x509_strict -purpose ...`, and rustls'
+//! webpki verifiers as a TLS peer would) against every
 //! trust file of either that a component reads to check it: the CA's
 //! certificate paths, which the trust flags of every flag file must name,
 //! and the `certificate-authority-data` of every kubeconfig. What the
@@ -1217,6 +1218,39 @@ fn verify_command(ca: &Path, leaf: &Path, purpose: &str) -> String {
     )
 }
 
+/// Verifies `leaf` against the certificates of a trust file with rustls'
+/// webpki verifiers, at [`T0`]: as a client certificate for `sslclient`,
+/// else as a server certificate for the first name it carries.
+fn rustls_verify(roots: &[Vec<u8>], leaf: &[u8], purpose: &str) -> Result<(), String> {
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::server::WebPkiClientVerifier;
+
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut store = rustls::RootCertStore::empty();
+    for der in roots {
+        store.add(CertificateDer::from(der.clone())).map_err(|e| format!("trust file: {e}"))?;
+    }
+    let store = std::sync::Arc::new(store);
+    let seconds = t0_unix().parse::<u64>().expect("T0 after the epoch") + 3600;
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
+    let end = CertificateDer::from(leaf.to_vec());
+    if purpose == "sslclient" {
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(store, provider).build().map_err(|e| e.to_string())?;
+        return verifier.verify_client_cert(&end, &[], now).map(|_| ()).map_err(|e| e.to_string());
+    }
+    let info = crate::common::cert::parse_cert_der(Path::new("leaf"), leaf);
+    let name = match (info.dns.first(), info.ips.first()) {
+        (Some(dns), _) => ServerName::try_from(dns.clone()).map_err(|e| e.to_string())?,
+        (None, Some(ip)) => ServerName::from(*ip),
+        (None, None) => return Err("a server certificate without a name".into()),
+    };
+    let verifier = WebPkiServerVerifier::builder_with_provider(store, provider).build().map_err(|e| e.to_string())?;
+    verifier.verify_server_cert(&end, &[], &name, &[], now).map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Two adjacent trees may meet: every leaf of either verifies against every
 /// trust file of either for its CA, and what either controller-manager signs
 /// verifies against every such trust file too.
@@ -1254,6 +1288,10 @@ fn check_pair(a: &Facts, b: &Facts, verified: &mut BTreeSet<(String, &'static st
                         file.what,
                         verify_command(&file.path, &leaf.path, purpose)
                     ));
+                }
+                // The same with rustls (webpki), as a TLS peer checks it.
+                if let Err(error) = rustls_verify(&file.ders, &leaf.der, purpose) {
+                    p.add(format!("{meeting}: rustls refuses {} against {}: {error}", leaf.what, file.what));
                 }
             }
         }
