@@ -199,6 +199,13 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         })
         .collect();
     let hosts = impact.finish();
+    // A trust bundle on either side: the change is a step of a staged rotation.
+    let rotating = |side: &Side<'_>| side.artifacts.iter().any(|a| matches!(a.spec, Spec::Bundle(_)));
+    if rotating(&old) || rotating(&new) {
+        notes.push(
+            "a step of a staged rotation: roll it out host by host, etcd members one at a time (each healthy before the next), then the API servers, then controller-managers and schedulers, then kubelets and kube-proxies; every host must have this step before the next step is applied".into(),
+        );
+    }
     let summary = Summary {
         changed: changed.len(),
         added: added.len(),
