@@ -199,13 +199,7 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         })
         .collect();
     let hosts = impact.finish();
-    // A trust bundle on either side: the change is a step of a staged rotation.
-    let rotating = |side: &Side<'_>| side.artifacts.iter().any(|a| matches!(a.spec, Spec::Bundle(_)));
-    if rotating(&old) || rotating(&new) {
-        notes.push(
-            "a step of a staged rotation: roll it out host by host, etcd members one at a time (each healthy before the next), then the API servers, then controller-managers and schedulers, then kubelets and kube-proxies; every host must have this step before the next step is applied".into(),
-        );
-    }
+    notes.extend(rotation_note(old, new));
     let summary = Summary {
         changed: changed.len(),
         added: added.len(),
@@ -227,6 +221,15 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         hosts,
         notes,
     }
+}
+
+/// The order of a rollout, when either side holds a trust bundle: the
+/// change is a step of a staged rotation.
+fn rotation_note(old: Side<'_>, new: Side<'_>) -> Option<String> {
+    let rotating = |side: Side<'_>| side.artifacts.iter().any(|a| matches!(a.spec, Spec::Bundle(_)));
+    (rotating(old) || rotating(new)).then(|| {
+        "a step of a staged rotation: roll it out host by host, etcd members one at a time (each healthy before the next), then the API servers, then controller-managers and schedulers, then kubelets and kube-proxies; every host must have this step before the next step is applied".into()
+    })
 }
 
 fn json(spec: &Spec) -> serde_json::Value {
