@@ -453,6 +453,19 @@ fn plan_names_the_rollout_of_a_rotation_step() {
         "a later wave restarts the API servers: {doc}"
     );
 
+    // `diff` of the plan before and after the edit, as a reviewer sees it.
+    let before = work.dir.path().join("before.toml");
+    std::fs::write(&before, &work.source).expect("write the plan without rotation");
+    let output =
+        certplan().args(["diff", "--format", "json"]).arg(&before).arg(&work.plan).output().expect("run certplan diff");
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("`diff --format json` prints JSON");
+    assert!(
+        doc["notes"].as_array().is_some_and(|notes| notes.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.contains("staged rotation") && n.contains("etcd members one at a time")))),
+        "`diff` of the `trust` edit notes the rollout order: {doc}"
+    );
+
     work.step("etcd", Some("trust"));
     let output = work.command("verify").output().expect("run certplan verify");
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
