@@ -60,13 +60,15 @@ pub struct Disk {
     root: PathBuf,
     /// Statuses looked up ahead, in parallel, by relative path.
     known: HashMap<String, FileStatus>,
+    /// The identities that open its encrypted files, when given.
+    keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
 }
 
 impl Disk {
     /// A view of `root`.
     #[must_use]
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_path_buf(), known: HashMap::new() }
+        Self { root: root.to_path_buf(), known: HashMap::new(), keyring: None }
     }
 
     /// A view of `root` with the status of every file the state records
@@ -100,6 +102,28 @@ impl Disk {
             })
             .collect();
         disk
+    }
+
+    /// Opens the tree's encrypted files with these identities.
+    pub fn set_keyring(&mut self, keyring: Option<std::sync::Arc<crate::secrets::Keyring>>) {
+        self.keyring = keyring;
+    }
+
+    /// The identities that open the tree's encrypted files, when given.
+    #[must_use]
+    pub fn keyring(&self) -> Option<&crate::secrets::Keyring> {
+        self.keyring.as_deref()
+    }
+
+    /// The plaintext of a file as read: itself, or decrypted when its name
+    /// says it is encrypted (`None` without an identity that opens it).
+    #[must_use]
+    pub fn plaintext(&self, relative: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        if !crate::secrets::is_sealed(relative) {
+            return Some(bytes);
+        }
+        let mut opened = self.keyring.as_ref()?.open(relative, &bytes).ok()?;
+        Some(std::mem::take(&mut *opened))
     }
 
     /// The absolute path of a relative output path.
@@ -163,12 +187,14 @@ impl Disk {
         }
     }
 
-    /// The content of the first intact recorded file of `role`.
+    /// The content of the first intact recorded file of `role`, decrypted
+    /// when it is encrypted (`None` for an encrypted one without an identity
+    /// that opens it).
     #[must_use]
     pub fn read_intact(&self, files: &BTreeMap<String, FileState>, role: crate::model::FileRole) -> Option<Vec<u8>> {
         files.iter().filter(|(_, f)| f.role == role).find_map(|(path, recorded)| {
             let bytes = crate::output::read_regular(&self.path(path))?;
-            (sha256_hex(&bytes) == recorded.sha256).then_some(bytes)
+            (sha256_hex(&bytes) == recorded.sha256).then(|| self.plaintext(path, bytes))?
         })
     }
 

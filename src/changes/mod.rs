@@ -44,6 +44,8 @@ pub enum Action {
     Repair,
     /// Copy it to new places or delete copies from places it left.
     Place,
+    /// Encrypt its secret files again, to the plan's new recipients.
+    Reencrypt,
     /// It left the plan: delete its files.
     Remove,
 }
@@ -61,6 +63,7 @@ impl Action {
             Self::Repair => "repair",
             Self::Place => "place",
             Self::Remove => "remove",
+            Self::Reencrypt => "reencrypt",
         }
     }
 }
@@ -160,6 +163,7 @@ pub fn decide(
     options: &Options,
 ) -> Result<Vec<Change>, ChangeError> {
     let state = &*rotation::prepared(model, state)?;
+    let recipients_changed = recipients_change(&state.age_recipients, &model.recipients);
     let rotate = options
         .rotate
         .iter()
@@ -176,6 +180,7 @@ pub fn decide(
         new_content: vec![false; count],
         changes: Vec::new(),
         placed: OnceCell::new(),
+        recipients_changed,
     };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
@@ -218,6 +223,8 @@ struct Decider<'a> {
     /// Every path the plan places, gathered the first time a file leaves
     /// an artifact.
     placed: OnceCell<HashSet<&'a str>>,
+    /// How the age recipients changed since the tree was written, if they did.
+    recipients_changed: Option<String>,
 }
 
 impl Decider<'_> {
@@ -353,6 +360,20 @@ impl Decider<'_> {
 
     fn check_files(&mut self, i: usize, recorded: &ArtifactState, removes: Vec<String>) -> Result<(), ChangeError> {
         let artifact = &self.model.artifacts[i];
+        if let Some(how) = &self.recipients_changed {
+            // Encrypted files that stay where they are: encrypted again.
+            let sealed: Vec<String> = artifact
+                .files
+                .iter()
+                .filter(|f| crate::secrets::is_sealed(&f.path) && recorded.files.contains_key(&f.path))
+                .map(|f| f.path.clone())
+                .collect();
+            if !sealed.is_empty() {
+                let reason = format!("recipients {how}");
+                self.push(i, Action::Reencrypt, reason, false, sealed, removes);
+                return Ok(());
+            }
+        }
         let mut damaged = Vec::new();
         let mut added = Vec::new();
         for placement in &artifact.files {
@@ -433,6 +454,20 @@ impl Decider<'_> {
         }
         self.changes.push(Change { id: artifact.id.clone(), index: Some(i), action, reason, new_key, writes, removes });
     }
+}
+
+/// How the recipients changed (`+ age1…, - age1…`), or `None`.
+fn recipients_change(recorded: &[String], now: &[String]) -> Option<String> {
+    let added: Vec<&str> = now.iter().filter(|r| !recorded.contains(r)).map(String::as_str).collect();
+    let removed: Vec<&str> = recorded.iter().filter(|r| !now.contains(r)).map(String::as_str).collect();
+    let mut parts = Vec::new();
+    if !added.is_empty() {
+        parts.push(format!("+ {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("- {}", removed.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// The recorded files of an artifact that it no longer places.

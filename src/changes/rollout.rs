@@ -65,7 +65,9 @@ pub fn rollout(
 ) -> Rollout {
     // Every on-host file that changes, by host.
     let mut files: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for path in changes.iter().flat_map(|c| c.writes.iter().chain(&c.removes)) {
+    // Encrypting again changes nothing on a host.
+    let reach_hosts = changes.iter().filter(|c| c.action != super::Action::Reencrypt);
+    for path in reach_hosts.flat_map(|c| c.writes.iter().chain(&c.removes)) {
         if let Some((host, on_host)) = on_host(path) {
             files.entry(host).or_default().insert(on_host);
         }
@@ -106,8 +108,10 @@ pub fn rollout(
     rollout
 }
 
-/// The host and on-host path of a file of the tree (`hosts/HOST/PATH`).
+/// The host and on-host path of a file of the tree (`hosts/HOST/PATH`,
+/// with `.age` when the tree encrypts it).
 fn on_host(relative: &str) -> Option<(&str, &str)> {
+    let relative = relative.strip_suffix(crate::secrets::SUFFIX).unwrap_or(relative);
     let rest = relative.strip_prefix("hosts/")?;
     let slash = rest.find('/')?;
     Some((&rest[..slash], &rest[slash..]))
@@ -180,6 +184,7 @@ mod tests {
     fn files_of_the_tree_are_split_into_host_and_path() {
         assert_eq!(on_host("hosts/m1/etc/kubernetes/pki/ca.crt"), Some(("m1", "/etc/kubernetes/pki/ca.crt")));
         assert_eq!(on_host("cluster/pki/ca.crt"), None);
+        assert_eq!(on_host("hosts/m1/etc/k/ca.key.age"), Some(("m1", "/etc/k/ca.key")));
     }
 
     #[test]

@@ -57,7 +57,8 @@ fn apply_plan(args: &ApplyArgs, loaded: &load::Loaded) -> Result<ApplyReport, Er
     let options = plan::options(&args.decide)?;
     let templates = load::templates(&args.plan, args.decide.templates.as_deref(), &compiled.model)?;
     compiled.use_templates(&templates);
-    let report = apply(&compiled, out, tree, &options, &templates);
+    let keyring = load::keyring(args.decide.identity.as_deref())?;
+    let report = apply(&compiled, out, tree, &options, &templates, keyring);
     load::release(compiled);
     report.map_err(Error::Apply)
 }
@@ -76,7 +77,8 @@ fn apply_saved_plan(args: &ApplyArgs, saved: &SavedPlan) -> Result<ApplyReport, 
     let options = Options { now: load::clock(args.decide.now.as_deref())?, rotate: saved.rotate.clone() };
     let templates = load::templates(plan, saved.templates.as_deref(), &compiled.model)?;
     compiled.use_templates(&templates);
-    let report = apply_saved(&compiled, saved, tree, &options, &templates);
+    let keyring = load::keyring(args.decide.identity.as_deref())?;
+    let report = apply_saved(&compiled, saved, tree, &options, &templates, keyring);
     load::release(compiled);
     report.map_err(Error::Apply)
 }

@@ -71,6 +71,12 @@ pub enum Error {
     /// `--now` or `SOURCE_DATE_EPOCH` is not a time.
     #[error("{0}")]
     Clock(String),
+    /// The age identity cannot be read, or a secret not opened with it.
+    #[error(transparent)]
+    Secrets(crate::secrets::SecretsError),
+    /// A host's files cannot be exported.
+    #[error(transparent)]
+    Export(crate::export::ExportError),
     /// `--warn-within` is not a duration.
     #[error("`--warn-within` wants a duration such as `30d` or `720h`: {0}")]
     WarnWithin(#[source] humantime::DurationError),

@@ -136,7 +136,7 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
 fn metrics(args: &InspectArgs) -> Result<Outcome, Error> {
     let out = args.out.as_deref().ok_or(Error::MetricsNeedTree)?;
     let (mut compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
-    let options = Options { now, warn_within: None };
+    let options = Options { now, warn_within: None, keyring: None };
     let report = verify(&compiled.model, Source::Tree(out), &options).map_err(Error::Verify)?;
     let tree = super::verify::tree_facts(&mut compiled, &args.plan, out, now)?;
     Error::written("report", write_prometheus(&mut std::io::stdout().lock(), &report.cert_files, Some(&tree)))?;

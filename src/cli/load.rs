@@ -66,6 +66,11 @@ pub fn clock(now: Option<&str>) -> Result<OffsetDateTime, Error> {
     crate::pipeline::clock(now).map_err(Error::Clock)
 }
 
+/// The age identity from `--identity FILE` or the environment, if given.
+pub fn keyring(file: Option<&Path>) -> Result<Option<std::sync::Arc<crate::secrets::Keyring>>, Error> {
+    crate::secrets::Keyring::from_args(file).map(|k| k.map(std::sync::Arc::new)).map_err(Error::Secrets)
+}
+
 /// The templates to render with: `dir` (`--templates`), else the plan's
 /// `templates` (relative to the plan file at `plan`), else the embedded ones.
 pub fn templates(

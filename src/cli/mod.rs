@@ -18,6 +18,7 @@ mod completions;
 mod diff;
 mod error;
 mod exit;
+mod export;
 mod global;
 mod graph;
 mod init;
@@ -83,6 +84,11 @@ pub enum Command {
         after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  certplan apply reviewed.json  # a plan saved by `certplan plan ... --save reviewed.json`\n  rsync -a out/hosts/node1/ node1:/"
     )]
     Apply(apply::ApplyArgs),
+    /// Write one host's files from the output tree, decrypted, under a root directory or as a tar stream.
+    #[command(
+        after_help = "Examples:\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 tar -x -C /\n  certplan export plan.toml --out out --host node1 --to /mnt/node1-root --identity ci.agekey"
+    )]
+    Export(export::ExportArgs),
     /// List every artifact of a plan, with what is on disk when `--out` is given.
     #[command(
         after_help = "Examples:\n  certplan inspect plans/classic.toml --out out\n  certplan inspect plans/classic.toml --out out --format json"
@@ -159,6 +165,11 @@ pub struct DecideArgs {
     /// `kubeconfig.yaml`, ...); takes precedence over `templates` in the plan.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// The age identity that opens the tree's encrypted secrets (`[secrets]`),
+    /// needed to sign; else `CERTPLAN_AGE_IDENTITY` (the identity itself) or
+    /// `CERTPLAN_AGE_IDENTITY_FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 impl Command {
@@ -192,6 +203,7 @@ pub fn run() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Init(args) => init::run(&args),
         Command::Schema(args) => Ok(schema::run(&args)),

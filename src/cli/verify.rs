@@ -48,6 +48,11 @@ pub struct VerifyArgs {
     /// Fix the clock (RFC 3339); `SOURCE_DATE_EPOCH` works too.
     #[arg(long)]
     pub now: Option<String>,
+    /// The age identity that opens the tree's encrypted secrets, so that
+    /// their content is checked too; else `CERTPLAN_AGE_IDENTITY` or
+    /// `CERTPLAN_AGE_IDENTITY_FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// A table for people, the JSON report, or metrics for the node exporter's
     /// textfile collector.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
@@ -89,7 +94,8 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
         Some(Err(error)) => return Err(Error::WarnWithin(error)),
     };
     let source = args.source()?;
-    let mut report = verify(&compiled.model, source, &Options { now, warn_within }).map_err(Error::Verify)?;
+    let keyring = load::keyring(args.identity.as_deref())?;
+    let mut report = verify(&compiled.model, source, &Options { now, warn_within, keyring }).map_err(Error::Verify)?;
     if let (true, Source::Host { name, root }) = (args.probe, source) {
         probe_host(&mut report, &compiled.model, name, root, &args.probe_port);
     }

@@ -116,6 +116,7 @@ rule_ids! {
         "a CA rotation step that skips the one after the output tree's (`check --out`)";
     CaRenewalDue = "ca-renewal-due", Warning,
         "a CA in the last fifth of its validity in the output tree (`check --out`)";
+    AgeRecipientInvalid = "age-recipient-invalid", Error, "a `[secrets] age_recipients` entry that is not an age recipient";
     AllowUnknownRule = "allow-unknown-rule", Error, "an `[[allow]]` naming no rule, or a rule that is an error";
     AllowNoReason = "allow-no-reason", Error, "an `[[allow]]` without a reason";
     InternalGraph = "internal-graph", Error,

@@ -38,6 +38,9 @@ pub struct Model {
     pub artifacts: Vec<Artifact>,
     /// Warning rules the plan allows (`[[allow]]`).
     pub allowed: Vec<crate::diag::RuleId>,
+    /// The age recipients the tree's secret files are encrypted to; empty
+    /// when they are written in plaintext.
+    pub recipients: Vec<String>,
     /// The plan's template directory (`templates = "..."`), as written:
     /// relative to the plan file.
     pub templates: Option<String>,

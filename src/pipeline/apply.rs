@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -19,6 +20,7 @@ use crate::issue::{self, IssueError, Keep, Material};
 use crate::model::{ArtifactId, FileRole, Model};
 use crate::output::{self, OutputError};
 use crate::render::{self, RenderError, Templates};
+use crate::secrets::Keyring;
 use crate::state::{ArtifactState, CertState, FileState, STATE_PATH, State, StateError};
 
 /// Why an apply failed.
@@ -44,6 +46,14 @@ pub enum ApplyError {
     /// changes decided moved since it was saved.
     #[error(transparent)]
     Stale(#[from] Stale),
+    /// Encrypting or decrypting a secret file failed.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    /// The run must read an encrypted secret and no identity was given.
+    #[error(
+        "`{0}` must be read to carry out this plan and its secret files are encrypted: give the age identity with `--identity FILE`, `CERTPLAN_AGE_IDENTITY` or `CERTPLAN_AGE_IDENTITY_FILE`"
+    )]
+    NeedIdentity(ArtifactId),
 }
 
 /// What an apply did.
@@ -68,8 +78,9 @@ pub fn apply(
     tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
+    keyring: Option<Arc<Keyring>>,
 ) -> Result<ApplyReport, ApplyError> {
-    carry_out(compiled, out, tree, options, templates, None)
+    carry_out(compiled, out, tree, options, templates, None, keyring)
 }
 
 /// Applies a plan saved by `plan --save` to the tree it names, `compiled`
@@ -83,9 +94,10 @@ pub fn apply_saved(
     tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
+    keyring: Option<Arc<Keyring>>,
 ) -> Result<ApplyReport, ApplyError> {
     saved.check_templates(templates)?;
-    carry_out(compiled, &saved.out, tree, options, templates, Some(saved))
+    carry_out(compiled, &saved.out, tree, options, templates, Some(saved), keyring)
 }
 
 /// Locks and reads the tree unless `tree` holds it, and decides; with a
@@ -99,6 +111,7 @@ fn carry_out(
     options: &Options,
     templates: &Templates,
     saved: Option<&SavedPlan>,
+    keyring: Option<Arc<Keyring>>,
 ) -> Result<ApplyReport, ApplyError> {
     let tree = match tree.filter(Tree::is_locked) {
         Some(tree) => tree,
@@ -118,12 +131,14 @@ fn carry_out(
         return Ok(ApplyReport { changes });
     }
     // `_lock` holds the tree until the state is written.
-    let Tree { mut state, disk, lock: _lock } = tree;
+    let Tree { mut state, mut disk, lock: _lock } = tree;
+    disk.set_keyring(keyring);
     // As deciding read it: a CA that retires now keeps its material under its own id.
     changes::rotation::prepare(model, &mut state);
     let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
     let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
-    let files = render_writes(model, &changes, &materials, templates)?;
+    let mut files = render_writes(model, &changes, &materials, templates)?;
+    seal(model, &mut files, &state, &disk)?;
     let written = write(out, &changes, &files)?;
     update_state(&mut state, compiled, &changes, &written, &materials, &disk);
     // What was written is on disk now: let it go before the state, the
@@ -144,7 +159,25 @@ fn gather(
     changes: &[Change],
     state: &State,
     disk: &Disk,
-) -> Result<(Keep, Vec<usize>), ChangeError> {
+) -> Result<(Keep, Vec<usize>), ApplyError> {
+    // What this run reads from encrypted files needs the identity: refuse
+    // before anything is generated, naming the first such artifact.
+    if disk.keyring().is_none() {
+        let sealed = |id: &ArtifactId| {
+            state.artifacts.get(id).is_some_and(|r| r.files.keys().any(|p| crate::secrets::is_sealed(p)))
+        };
+        let regenerate = |c: &&Change| matches!(c.action, Action::Reissue | Action::Renew) && !c.new_key;
+        let keeps = changes.iter().filter(regenerate).map(|c| &c.id);
+        let model = &compiled.model;
+        let mut needed = needed_from_disk(compiled, changes, &HashSet::new());
+        needed.retain(|id| model.artifact(id).is_some_and(|a| a.spec.has_material()));
+        // A CA it must sign with first: that is what the identity is for.
+        let mut needed: Vec<&ArtifactId> = needed.iter().collect();
+        needed.sort_by_key(|id| (id.kind() != "ca", id.as_str().to_string()));
+        if let Some(id) = needed.into_iter().chain(keeps).find(|id| sealed(id)) {
+            return Err(ApplyError::NeedIdentity(id.clone()));
+        }
+    }
     let model = &compiled.model;
     let regenerate: HashSet<usize> = changes
         .iter()
@@ -194,6 +227,35 @@ fn gather(
         }
     }
     Ok((keep, wanted))
+}
+
+/// Encrypts every file the tree names as encrypted to the plan's
+/// recipients. A file whose plaintext is what its intact copy on disk
+/// already holds, for the same recipients, keeps its ciphertext: age
+/// encryption is randomised, and a repository should see only what changed.
+fn seal(model: &Model, files: &mut [render::RenderedFile], state: &State, disk: &Disk) -> Result<(), ApplyError> {
+    if model.recipients.is_empty() {
+        return Ok(());
+    }
+    let recipients = crate::secrets::Recipients::parse(&model.recipients)?;
+    let same_recipients = state.age_recipients == model.recipients;
+    let unchanged = |file: &render::RenderedFile| -> Option<Vec<u8>> {
+        let recorded = state.artifacts.get(&file.artifact)?.files.get(&file.path)?;
+        if !same_recipients || disk.status(&file.path, recorded) != crate::changes::FileStatus::Intact {
+            return None;
+        }
+        let sealed = crate::output::read_regular(&disk.path(&file.path))?;
+        let opened = disk.keyring()?.open(&file.path, &sealed).ok()?;
+        (opened.as_slice() == file.contents.as_slice()).then_some(sealed)
+    };
+    for file in files.iter_mut().filter(|f| crate::secrets::is_sealed(&f.path)) {
+        let sealed = match unchanged(file) {
+            Some(kept) => kept,
+            None => recipients.seal(&file.path, &file.contents)?,
+        };
+        file.contents = zeroize::Zeroizing::new(sealed);
+    }
+    Ok(())
 }
 
 /// Renders the files the changes write, and only those.
@@ -344,6 +406,7 @@ fn update_state(
     }
     state.rotations = model.rotations.iter().map(|(name, rotation)| (name.clone(), rotation.step)).collect();
     state.key_rotation = model.key_rotation.as_ref().map(|rotation| rotation.step);
+    state.age_recipients.clone_from(&model.recipients);
     state.version = crate::state::STATE_VERSION;
 }
 

@@ -72,10 +72,11 @@ pub fn adopt_key(artifact: &Artifact, disk: &Disk) -> Result<KeyMaterial, Change
     if !metadata.is_file() {
         return Err(unusable(artifact, &file.path, "not a regular file".into()));
     }
-    let pem = std::fs::read(&path)
-        .ok()
+    let bytes = std::fs::read(&path).map_err(|_| unusable(artifact, &file.path, "unreadable".into()))?;
+    let pem = disk
+        .plaintext(&file.path, bytes)
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| unusable(artifact, &file.path, "unreadable".into()))?;
+        .ok_or_else(|| unusable(artifact, &file.path, "unreadable, or encrypted and no age identity given".into()))?;
     let pair = rcgen::KeyPair::from_pem(&pem)
         .map_err(|_| unusable(artifact, &file.path, "not a PEM private key certplan can read".into()))?;
     if !same_algorithm(cert.key, &pair) {

@@ -45,6 +45,9 @@ pub struct PlanFile {
     /// Warnings allowed for a documented reason.
     #[serde(default)]
     pub allow: Vec<AllowEntry>,
+    /// Secrets at rest: encrypt every secret file of the output tree.
+    #[serde(default)]
+    pub secrets: SecretsSection,
     /// A directory of templates that replace the embedded ones file by file
     /// (`kubeconfig.yaml`, `flags.env`, ...), relative to the plan file;
     /// `apply --templates DIR` takes precedence over it.
@@ -397,6 +400,21 @@ pub struct UserSection {
     /// Validity.
     #[schemars(with = "Option<String>", extend("x-default" = "`[defaults] validity`", "examples" = ["720h"]))]
     pub validity: Option<Spanned<String>>,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// age recipients (`age1…`, as `age-keygen` prints them): every file of
+    /// the output tree that holds a secret — private keys, kubeconfigs that
+    /// embed a key, `token.csv`, the bootstrap-token Secret — is written
+    /// encrypted to all of them, named with `.age` appended, so that the
+    /// tree can be committed. `apply` then needs an identity (`--identity`,
+    /// `CERTPLAN_AGE_IDENTITY` or `CERTPLAN_AGE_IDENTITY_FILE`) to sign.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", extend("x-default" = "secrets are written in plaintext", "examples" = [["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]]))]
+    pub age_recipients: Vec<Spanned<String>>,
 }
 
 /// `[bootstrap]`.

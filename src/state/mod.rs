@@ -27,6 +27,9 @@ pub struct State {
     /// when none is under way.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rotations: BTreeMap<String, crate::plan::RotationStep>,
+    /// The age recipients its secret files are encrypted to (public keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub age_recipients: Vec<String>,
     /// The step of the service-account key pair's rotation the tree is in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_rotation: Option<crate::plan::RotationStep>,

@@ -44,6 +44,9 @@ pub struct Options {
     pub now: OffsetDateTime,
     /// Warn about certificates that expire within this long.
     pub warn_within: Option<time::Duration>,
+    /// The identity that opens the tree's encrypted files; without it their
+    /// content is not checked (their presence and mode still are).
+    pub keyring: Option<std::sync::Arc<crate::secrets::Keyring>>,
 }
 
 /// Why a tree cannot be verified at all.

@@ -71,6 +71,16 @@ impl<'a> Verifier<'a> {
             self.fail(artifact, Some(&placement.path), Check::Mode, message);
         }
         match std::fs::read(&path) {
+            Ok(bytes) if crate::secrets::is_sealed(&placement.path) => {
+                // Without the identity, only its presence and mode are checked.
+                let Some(keyring) = self.options.keyring.as_deref() else { return };
+                match keyring.open(&placement.path, &bytes) {
+                    Ok(plaintext) => {
+                        self.files.insert(placement.path.clone(), plaintext);
+                    }
+                    Err(error) => self.fail(artifact, Some(&placement.path), Check::Unreadable, error.to_string()),
+                }
+            }
             Ok(bytes) => {
                 self.files.insert(placement.path.clone(), Zeroizing::new(bytes));
             }

@@ -23,6 +23,9 @@ pub fn build(context: Context) -> Model {
     builder.users();
     let mut artifacts = builder.artifacts;
     let faults = super::files::build(&context, &mut artifacts).err().into_iter().collect();
+    if !context.recipients.is_empty() {
+        seal_secret_files(&mut artifacts);
+    }
     let set_cas = context
         .sets
         .iter()
@@ -51,11 +54,22 @@ pub fn build(context: Context) -> Model {
         set_cas,
         artifacts,
         allowed: context.allowed,
+        recipients: context.recipients,
         templates: context.templates,
         index,
         rotations,
         key_rotation,
         faults,
+    }
+}
+
+/// Names every secret file of the tree as encrypted (`.age` appended); the
+/// path on the host stays as it is.
+fn seal_secret_files(artifacts: &mut [Artifact]) {
+    for placement in artifacts.iter_mut().flat_map(|a| a.files.iter_mut()) {
+        if placement.role.is_secret() {
+            placement.path.push_str(crate::secrets::SUFFIX);
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Context {
     pub identities: BTreeMap<&'static str, IdentityConfig>,
     pub allowed: Vec<RuleId>,
     pub templates: Option<String>,
+    /// The age recipients secrets are encrypted to (`[secrets]`); empty: plaintext.
+    pub recipients: Vec<String>,
 }
 
 /// A subject override of a built-in identity.
@@ -131,8 +133,47 @@ pub fn resolve(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Option<Context
     let users = resolve_users(plan, diagnostics);
     let identities = resolve_identities(plan, diagnostics);
     let allowed = resolve_allowed(plan, diagnostics);
+    let recipients = resolve_recipients(plan, diagnostics);
     let templates = plan.templates.as_ref().map(|dir| dir.get_ref().clone());
-    Some(Context { cluster: cluster?, layout, hosts, base_subject, cas, sets, users, identities, allowed, templates })
+    Some(Context {
+        cluster: cluster?,
+        layout,
+        hosts,
+        base_subject,
+        cas,
+        sets,
+        users,
+        identities,
+        allowed,
+        templates,
+        recipients,
+    })
+}
+
+/// `[secrets] age_recipients`, each checked to be an age recipient.
+fn resolve_recipients(plan: &PlanFile, diagnostics: &mut Diagnostics) -> Vec<String> {
+    let mut recipients = Vec::new();
+    for recipient in &plan.secrets.age_recipients {
+        let text = recipient.get_ref().trim();
+        if crate::secrets::Recipients::parse(&[text]).is_err() {
+            // An identity pasted here is a secret: never repeat it, not even
+            // in the snippet of the line that holds it.
+            let diagnostic = if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+                Diagnostic::error(
+                    RuleId::AgeRecipientInvalid,
+                    "`[secrets] age_recipients` holds an age identity, the secret half of a key pair, not a recipient: take it out of the plan (and out of its history) and keep it secret",
+                )
+            } else {
+                Diagnostic::error(RuleId::AgeRecipientInvalid, format!("`{text}` is not an age recipient"))
+                    .at(recipient.span())
+                    .label("not an `age1…` recipient")
+            };
+            diagnostics.push(diagnostic.hint("`age-keygen` prints a recipient as `Public key: age1…`"));
+        } else if !recipients.iter().any(|r| r == text) {
+            recipients.push(text.to_string());
+        }
+    }
+    recipients
 }
 
 fn empty(key: &str, span: Range<usize>) -> Diagnostic {
