@@ -191,6 +191,10 @@ pub fn status(model: &Model, state: &State) -> Vec<String> {
 /// Why an artifact a rotation adds is created, when it is one.
 #[must_use]
 pub fn create_reason(model: &Model, id: &ArtifactId) -> Option<String> {
+    // Most artifacts are none of these: answer without walking the plan.
+    if id.kind() != "bundle" && !id.as_str().ends_with("/next") {
+        return None;
+    }
     let slot = slots(model, &State::default()).into_iter().find(|s| s.next == *id || s.bundle == *id)?;
     let (step, section, current) = (slot.to?.as_str(), slot.section, slot.current);
     Some(if *id == slot.next {
