@@ -25,6 +25,8 @@ pub struct Side<'a> {
     pub hosts: &'a [String],
     /// Its artifact graph; `None` for a plan that does not exist.
     pub graph: Option<&'a Graph>,
+    /// The age recipients its secret files are encrypted to (`[secrets]`).
+    pub recipients: &'a [String],
 }
 
 impl<'a> Side<'a> {
@@ -200,6 +202,8 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         .collect();
     let hosts = impact.finish();
     notes.extend(rotation_note(old, new));
+    let recipients_change = recipients_note(old, new);
+    notes.extend(recipients_change.clone());
     let summary = Summary {
         changed: changed.len(),
         added: added.len(),
@@ -213,7 +217,7 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> PlanDiff {
         version: 1,
         old: old.name.to_string(),
         new: new.name.to_string(),
-        same: changed.is_empty() && added.is_empty() && removed.is_empty(),
+        same: changed.is_empty() && added.is_empty() && removed.is_empty() && recipients_change.is_none(),
         summary,
         changed,
         added,
@@ -230,6 +234,27 @@ fn rotation_note(old: Side<'_>, new: Side<'_>) -> Option<String> {
     (rotating(old) || rotating(new)).then(|| {
         "a step of a staged rotation: roll it out host by host, etcd members one at a time (each healthy before the next), then the API servers, then controller-managers and schedulers, then kubelets and kube-proxies; every host must have this step before the next step is applied".into()
     })
+}
+
+/// What a change of the age recipients does, when they change.
+fn recipients_note(old: Side<'_>, new: Side<'_>) -> Option<String> {
+    let added: Vec<&str> = new.recipients.iter().filter(|r| !old.recipients.contains(r)).map(String::as_str).collect();
+    let removed: Vec<&str> =
+        old.recipients.iter().filter(|r| !new.recipients.contains(r)).map(String::as_str).collect();
+    if added.is_empty() && removed.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !added.is_empty() {
+        parts.push(format!("+ {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("- {}", removed.join(", ")));
+    }
+    Some(format!(
+        "the age recipients change ({}): `apply` encrypts every secret file of the tree again (no host file changes); a removed recipient can still open the copies in the repository's history",
+        parts.join(", ")
+    ))
 }
 
 fn json(spec: &Spec) -> serde_json::Value {

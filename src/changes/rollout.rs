@@ -66,10 +66,16 @@ pub fn rollout(
     // Every on-host file that changes, by host.
     let mut files: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     // Encrypting again changes nothing on a host.
-    let reach_hosts = changes.iter().filter(|c| c.action != super::Action::Reencrypt);
-    for path in reach_hosts.flat_map(|c| c.writes.iter().chain(&c.removes)) {
-        if let Some((host, on_host)) = on_host(path) {
-            files.entry(host).or_default().insert(on_host);
+    for change in changes.iter().filter(|c| c.action != super::Action::Reencrypt) {
+        let written: BTreeSet<(&str, &str)> = change.writes.iter().filter_map(|p| on_host(p)).collect();
+        let removed: BTreeSet<(&str, &str)> = change.removes.iter().filter_map(|p| on_host(p)).collect();
+        // A copy that only changes its name in the tree (encrypted, or no
+        // longer) is the same file on the host.
+        let moved_in_tree = |file: &(&str, &str)| {
+            change.action == super::Action::Place && written.contains(file) && removed.contains(file)
+        };
+        for (host, path) in written.iter().chain(&removed).filter(|f| !moved_in_tree(f)) {
+            files.entry(host).or_default().insert(path);
         }
     }
     let mut rollout = Rollout { rotations, ..Rollout::default() };

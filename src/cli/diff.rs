@@ -70,6 +70,7 @@ fn side<'a>(name: &'a str, compiled: Option<&'a Compiled>, hosts: &'a [String]) 
         artifacts: compiled.map_or(&[], |c| c.model.artifacts.as_slice()),
         hosts,
         graph: compiled.map(|c| &c.graph),
+        recipients: compiled.map_or(&[], |c| c.model.recipients.as_slice()),
     }
 }
 

@@ -64,7 +64,9 @@ Exit codes:
 
 Environment:
   NO_COLOR           no colour in diagnostics, even on a terminal
-  SOURCE_DATE_EPOCH  the clock, in seconds since 1970, when `--now` is not given";
+  SOURCE_DATE_EPOCH  the clock, in seconds since 1970, when `--now` is not given
+  CERTPLAN_AGE_IDENTITY       the age identity (`AGE-SECRET-KEY-1…`) that opens an encrypted tree's secrets
+  CERTPLAN_AGE_IDENTITY_FILE  a file holding it, when `--identity` is not given";
 
 /// A subcommand.
 #[derive(Debug, Subcommand)]

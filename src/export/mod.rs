@@ -62,6 +62,15 @@ pub enum ExportError {
     /// An on-host path that is not absolute or leaves the root.
     #[error("refusing to export `{0}`: not an absolute path inside the host's root")]
     Escapes(String),
+    /// A directory on the way is a symbolic link: under a root other than
+    /// `/`, it could point out of that root.
+    #[error(
+        "`{0}` is a symbolic link: under a root other than `/` it may point outside it, so export does not follow it (install from inside the root instead: `certplan export ... --to - | chroot ROOT tar -x -C /`)"
+    )]
+    Symlink(PathBuf),
+    /// The root is not a directory.
+    #[error("`{0}` is not a directory: `--to` names the host's `/` (or a copy of it), which must exist")]
+    NoRoot(PathBuf),
 }
 
 /// Every file the plan places on `host`, read from the tree at its recorded
@@ -117,6 +126,9 @@ fn under_root(host_path: &str) -> Result<PathBuf, ExportError> {
 /// Writes the files under `root`: missing directories made 0755, existing
 /// ones left as they are, each file written atomically with its mode.
 pub fn install(root: &Path, files: &[HostFile]) -> Result<(), ExportError> {
+    if !fs::metadata(root).is_ok_and(|m| m.is_dir()) {
+        return Err(ExportError::NoRoot(root.to_path_buf()));
+    }
     for file in files {
         let target = root.join(under_root(&file.host_path)?);
         if let Some(parent) = target.parent() {
@@ -132,13 +144,18 @@ pub fn install(root: &Path, files: &[HostFile]) -> Result<(), ExportError> {
 }
 
 /// Creates the directories from `root` down to `dir` that do not exist,
-/// each 0755 whatever the umask; touches none that exist.
+/// each 0755 whatever the umask; touches none that exist. Under a root
+/// other than `/`, refuses to pass through a symbolic link.
 fn make_missing_dirs(root: &Path, dir: &Path) -> Result<(), ExportError> {
     let Ok(below) = dir.strip_prefix(root) else { return Ok(()) };
+    let real_root = root == Path::new("/");
     let mut current = root.to_path_buf();
     for part in below.components() {
         current.push(part);
-        if fs::symlink_metadata(&current).is_ok() {
+        if let Ok(meta) = fs::symlink_metadata(&current) {
+            if meta.file_type().is_symlink() && !real_root {
+                return Err(ExportError::Symlink(current));
+            }
             continue;
         }
         let failed = |action| {

@@ -172,8 +172,16 @@ fn gather(
         let mut needed = needed_from_disk(compiled, changes, &HashSet::new());
         needed.retain(|id| model.artifact(id).is_some_and(|a| a.spec.has_material()));
         // A CA it must sign with first: that is what the identity is for.
+        let signers: HashSet<&ArtifactId> = changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew))
+            .filter_map(|c| c.index)
+            .flat_map(|i| compiled.graph.inputs(i))
+            .filter(|link| link.relation == crate::graph::Relation::Signs)
+            .map(|link| &model.artifacts[link.index].id)
+            .collect();
         let mut needed: Vec<&ArtifactId> = needed.iter().collect();
-        needed.sort_by_key(|id| (id.kind() != "ca", id.as_str().to_string()));
+        needed.sort_by_key(|id| (!signers.contains(id), id.kind() == "ca", id.as_str().to_string()));
         if let Some(id) = needed.into_iter().chain(keeps).find(|id| sealed(id)) {
             return Err(ApplyError::NeedIdentity(id.clone()));
         }

@@ -136,11 +136,13 @@ impl Keyring {
         if let Some(file) = file {
             return Self::read(file).map(Some);
         }
-        if let Some(text) = std::env::var_os(IDENTITY_ENV) {
+        // An empty variable is an unset one (a CI secret that is not there).
+        let set = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+        if let Some(text) = set(IDENTITY_ENV) {
             let text = Zeroizing::new(text.to_string_lossy().into_owned());
             return Self::parse(&text, IDENTITY_ENV).map(Some);
         }
-        match std::env::var_os(IDENTITY_FILE_ENV) {
+        match set(IDENTITY_FILE_ENV) {
             Some(path) => Self::read(Path::new(&path)).map(Some),
             None => Ok(None),
         }
