@@ -40,4 +40,5 @@ mod rotation;
 mod rotation_consumers;
 mod safety;
 mod saved_plans;
+mod secrets;
 mod tls_handshake;

@@ -5,11 +5,12 @@
 #
 # On a Debian machine it installs what those tests need when it is missing:
 # etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
-# there is no kubectl, python3-pip when python3 has no pip, and dpkg-dev when
-# there is no dpkg-shlibdeps. As another user than root it prints what to
-# install and stops. With pip it installs the Python checkers (pkilint,
-# cryptography, prometheus-client) and pre-commit, pinned; with cargo, mdbook
-# and cargo-deb, pinned.
+# there is no kubectl, python3-pip when python3 has no pip, dpkg-dev when
+# there is no dpkg-shlibdeps, and age when there is no age command (it
+# decrypts the encrypted trees of tests/secrets.rs). As another user than
+# root it prints what to install and stops. With pip it installs the Python
+# checkers (pkilint, cryptography, prometheus-client) and pre-commit, pinned;
+# with cargo, mdbook and cargo-deb, pinned.
 #
 # Usage: tests/run.sh [extra arguments for the test binaries]
 set -euo pipefail
@@ -27,7 +28,7 @@ have_tool() {
 }
 
 missing=()
-for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps; do
+for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps age; do
     have_tool "$tool" || missing+=("$tool")
 done
 
@@ -36,6 +37,7 @@ if ((${#missing[@]} > 0)); then
     have kubectl || packages+=(kubernetes-client)
     have_tool pip || packages+=(python3-pip)
     have dpkg-shlibdeps || packages+=(dpkg-dev)
+    have age || packages+=(age)
     echo "tests/run.sh: missing ${missing[*]} (Debian packages: ${packages[*]})" >&2
     if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
         echo "tests/run.sh: cannot install packages here (not root, or no apt-get). Install them, then run this again:" >&2
@@ -122,7 +124,7 @@ if ! checkers_ready; then
     fi
 fi
 
-echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), $(python3 --version), $checkers" >&2
+echo "tests/run.sh: etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), $(openssl version), kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), $(python3 --version), age $(age --version), $checkers" >&2
 
 # Build the user guide. The book tests in the suite run its examples, but
 # only mdbook notices a page that SUMMARY.md links and nobody wrote
