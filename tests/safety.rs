@@ -1576,3 +1576,71 @@ fn a_symlinked_directory_is_never_written_through() {
     let (problems, _) = verify_tree(&moved, &out);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// With `[secrets]`, a `SIGKILL` at any moment of a fresh apply, or of a
+/// reissue of everything, never leaves a secret in plaintext in the tree
+/// (temporary files included) nor a torn `.age` file: every encrypted file
+/// decrypts whole with the identity. The same command run again, with the
+/// identity, converges.
+#[test]
+fn sigkill_with_encryption_never_leaves_plaintext_or_a_torn_age_file() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let (identity, recipient) = certplan::secrets::generate();
+    let keyring = certplan::secrets::Keyring::parse(&identity, "the test identity").expect("an identity");
+    let identity_file = base.path().join("identity.txt");
+    fs::write(&identity_file, identity.as_bytes()).expect("write the identity");
+    let with_secrets = |source: &str| format!("{source}\n[secrets]\nage_recipients = [\"{recipient}\"]\n");
+    let source = with_secrets(&large_rsa_plan(10));
+    let plan = base.path().join("plan.toml");
+    fs::write(&plan, &source).expect("write plan");
+    let reissue = base.path().join("reissue.toml");
+    fs::write(&reissue, replaced(&source, "validity = \"8760h\"", "validity = \"8000h\"")).expect("write plan");
+    let identity_args = ["--identity", p(&identity_file)];
+
+    let reference = base.path().join("reference");
+    let started = Instant::now();
+    apply_ok(&plan, &reference, &[]);
+    let fresh = started.elapsed();
+    let measure = base.path().join("measure");
+    copy_tree(&reference, &measure);
+    let started = Instant::now();
+    apply_ok(&reissue, &measure, &identity_args);
+    let reissuing = started.elapsed();
+
+    let (mut rng, seed) = Rng::new();
+    eprintln!("encrypted kill test: seed {seed} (SAFETY_SEED={seed} replays), fresh {fresh:?}, reissue {reissuing:?}");
+    let mut findings = Vec::new();
+    for i in 0..8 {
+        let out = base.path().join(format!("run{i}"));
+        let (this_plan, total) = if i % 2 == 0 {
+            (&plan, fresh)
+        } else {
+            copy_tree(&reference, &out);
+            (&reissue, reissuing)
+        };
+        let mut child = spawn_apply(this_plan, &out, &identity_args);
+        std::thread::sleep(total.mul_f64(rng.unit()));
+        child.kill().ok();
+        let killed = finish(child, &format!("run {i}"));
+        for (relative, entry) in snapshot(&out) {
+            let Entry::File { bytes, .. } = entry else { continue };
+            let plain = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+            if plain(b"PRIVATE KEY") || plain(b"client-key-data") {
+                findings.push(format!("run {i}: `{relative}` holds a secret in plaintext ({:?})", killed.code));
+            }
+            if relative.ends_with(".age") && keyring.open(&relative, &bytes).is_err() {
+                findings.push(format!("run {i}: `{relative}` does not decrypt whole: torn"));
+            }
+        }
+        let again = run(&apply_args(this_plan, &out, &identity_args));
+        if !again.ok() {
+            findings.push(format!("run {i}: the apply after the kill failed:\n{}", again.describe()));
+            continue;
+        }
+        let settled = run(&apply_args(this_plan, &out, &identity_args));
+        if !settled.stdout.contains(NOTHING_TO_DO) {
+            findings.push(format!("run {i}: a second apply after the kill still had work:\n{}", settled.describe()));
+        }
+    }
+    assert!(findings.is_empty(), "seed {seed}:\n{}", findings.join("\n"));
+}

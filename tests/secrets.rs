@@ -605,6 +605,25 @@ fn unchanged_secrets_keep_their_ciphertext() {
         assert!(node3.contains(&path), "node3 did not get {path}: it got {node3:?}");
     }
     assert_eq!(tree.plan_code(), 0, "`plan` after adding node3 has something to do");
+
+    // An override template that renders what the embedded one does: every
+    // kubeconfig is rewritten (its spec names the override), to the same
+    // plaintext, so every encrypted kubeconfig keeps its ciphertext.
+    let templates = tree.dir().join("templates");
+    fs::create_dir_all(&templates).expect("create the template directory");
+    fs::copy(crate::common::repo_root().join("templates/kubeconfig.yaml"), templates.join("kubeconfig.yaml"))
+        .expect("copy the embedded kubeconfig template");
+    let with_templates = [id[0], id[1], "--templates", p(&templates)];
+    let before = contents(&tree.out);
+    let said = tree.ok("apply", &with_templates);
+    assert!(said.contains("rewrite kubeconfig/"), "the override template rewrote no kubeconfig:\n{said}");
+    let after = contents(&tree.out);
+    let reencrypted: Vec<&String> = after
+        .iter()
+        .filter(|(path, bytes)| path.ends_with(".age") && before.get(*path) != Some(bytes))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(reencrypted.is_empty(), "kubeconfigs rendered to the same plaintext got new ciphertext: {reencrypted:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -843,6 +862,7 @@ fn host_time() -> SystemTime {
 
 /// Another one for the directories of the build user's tree: a command that
 /// copies directory times from the tree would set this one on the host.
+#[allow(clippy::duration_suboptimal_units, reason = "a Unix time reads as seconds since the epoch")]
 fn tree_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(978_307_200)
 }

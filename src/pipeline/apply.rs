@@ -161,8 +161,21 @@ fn gather(
     disk: &Disk,
 ) -> Result<(Keep, Vec<usize>), ApplyError> {
     // What this run reads from encrypted files needs the identity: refuse
-    // before anything is generated, naming the first such artifact.
-    if disk.keyring().is_none() {
+    // before anything is generated, naming the first such artifact; and an
+    // identity that does not open them is named as such, not taken for a
+    // file that is missing.
+    if let Some(keyring) = disk.keyring() {
+        let first_sealed = changes
+            .iter()
+            .filter_map(|c| state.artifacts.get(&c.id))
+            .flat_map(|recorded| recorded.files.keys())
+            .find(|path| crate::secrets::is_sealed(path) && disk.exists(path));
+        if let Some(path) = first_sealed
+            && let Some(bytes) = crate::output::read_regular(&disk.path(path))
+        {
+            keyring.open(path, &bytes)?;
+        }
+    } else {
         let sealed = |id: &ArtifactId| {
             state.artifacts.get(id).is_some_and(|r| r.files.keys().any(|p| crate::secrets::is_sealed(p)))
         };
