@@ -7,7 +7,9 @@
 # etcd-server and etcd-client (etcd 3.4), openssl, kubernetes-client when
 # there is no kubectl, python3-pip when python3 has no pip, dpkg-dev when
 # there is no dpkg-shlibdeps, and age when there is no age command (it
-# decrypts the encrypted trees of tests/secrets.rs). As another user than
+# decrypts the encrypted trees of tests/secrets.rs), and libarchive-tools
+# when there is no bsdtar (the documented install reads export's tar stream
+# with it). As another user than
 # root it prints what to install and stops. With pip it installs the Python
 # checkers (pkilint, cryptography, prometheus-client) and pre-commit, pinned;
 # with cargo, mdbook and cargo-deb, pinned.
@@ -28,7 +30,7 @@ have_tool() {
 }
 
 missing=()
-for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps age; do
+for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps age bsdtar; do
     have_tool "$tool" || missing+=("$tool")
 done
 
@@ -38,6 +40,7 @@ if ((${#missing[@]} > 0)); then
     have_tool pip || packages+=(python3-pip)
     have dpkg-shlibdeps || packages+=(dpkg-dev)
     have age || packages+=(age)
+    have bsdtar || packages+=(libarchive-tools)
     echo "tests/run.sh: missing ${missing[*]} (Debian packages: ${packages[*]})" >&2
     if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
         echo "tests/run.sh: cannot install packages here (not root, or no apt-get). Install them, then run this again:" >&2

@@ -1008,20 +1008,30 @@ fn export_installs_without_touching_existing_directories() {
         .expect("run certplan");
     assert!(output.status.success(), "`certplan export --to ROOT`:\n{}", describe(&output));
 
-    let streamed = fake_host_root(&tree.dir().join("host-tar"));
-    let line = r#"umask 022 && "$0" export "$1" --out "$2" --host "$3" --to - --identity "$4" | tar -x -C "$5""#;
-    let output = Command::new("sh")
-        .args(["-c", line, env!("CARGO_BIN_EXE_certplan"), p(&tree.plan), p(&build), EXPORTED_HOST])
-        .args([p(&tree.identity), p(&streamed)])
-        .env_remove("CERTPLAN_AGE_IDENTITY")
-        .env_remove("CERTPLAN_AGE_IDENTITY_FILE")
-        .output()
-        .expect("run sh");
-    assert!(output.status.success(), "`certplan export --to - | tar -x`:\n{}", describe(&output));
+    // The documented install (bsdtar, which renames each file into place),
+    // and GNU tar, which reads the same stream.
+    let mut streamed = Vec::new();
+    for (name, untar) in [("host-bsdtar", "bsdtar -x --safe-writes"), ("host-tar", "tar -x")] {
+        let root = fake_host_root(&tree.dir().join(name));
+        let line = format!(
+            r#"set -o pipefail; umask 022 && "$0" export "$1" --out "$2" --host "$3" --to - --identity "$4" | {untar} -C "$5""#
+        );
+        let output = Command::new("bash")
+            .args(["-c", &line, env!("CARGO_BIN_EXE_certplan"), p(&tree.plan), p(&build), EXPORTED_HOST])
+            .args([p(&tree.identity), p(&root)])
+            .env_remove("CERTPLAN_AGE_IDENTITY")
+            .env_remove("CERTPLAN_AGE_IDENTITY_FILE")
+            .output()
+            .expect("run bash");
+        assert!(output.status.success(), "`certplan export --to - | {untar}`:\n{}", describe(&output));
+        streamed.push((format!("export --to - | {untar}"), root));
+    }
 
     let mut problems = Vec::new();
     check_host_root("export --to ROOT", &direct, &expected, started, &mut problems);
-    check_host_root("export --to - | tar -x", &streamed, &expected, started, &mut problems);
+    for (what, root) in &streamed {
+        check_host_root(what, root, &expected, started, &mut problems);
+    }
     let changed = touched(&build_before, &snapshot(&build));
     if !changed.is_empty() {
         problems.push(format!("export changed the output tree: {changed:?}"));

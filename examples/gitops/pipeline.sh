@@ -95,7 +95,7 @@ EOF
 }
 
 deploy() {
-    local hosts=("$@") dir host untar="tar -x -C /"
+    local hosts=("$@") dir host untar="bsdtar -x --safe-writes -C /"
     if [[ ${SSH_USER:-root} != root ]]; then
         untar="sudo $untar"
     fi

@@ -1,6 +1,6 @@
 //! `certplan export PLAN --out DIR --host NAME --to ROOT|-`: one host's
 //! files from the output tree, decrypted, under ROOT (a host's `/`, or a
-//! staging directory) or as a tar stream on stdout for `| ssh HOST tar -x -C /`.
+//! staging directory) or as a tar stream on stdout for `| ssh HOST bsdtar -x --safe-writes -C /`.
 
 use std::path::PathBuf;
 

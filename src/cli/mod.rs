@@ -83,12 +83,12 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Compile a plan and write the output tree, changing only what is needed; or carry out a saved plan.
     #[command(
-        after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  certplan apply reviewed.json  # a plan saved by `certplan plan ... --save reviewed.json`\n  CERTPLAN_AGE_IDENTITY_FILE=ci.agekey certplan apply plan.toml --out out  # a tree with [secrets]\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 tar -x -C /  # install a host"
+        after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  certplan apply reviewed.json  # a plan saved by `certplan plan ... --save reviewed.json`\n  CERTPLAN_AGE_IDENTITY_FILE=ci.agekey certplan apply plan.toml --out out  # a tree with [secrets]\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 bsdtar -x --safe-writes -C /  # install a host"
     )]
     Apply(apply::ApplyArgs),
     /// Write one host's files from the output tree, decrypted, under a root directory or as a tar stream.
     #[command(
-        after_help = "Examples:\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 tar -x -C /\n  certplan export plan.toml --out out --host node1 --to /mnt/node1-root --identity ci.agekey"
+        after_help = "Examples:\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 bsdtar -x --safe-writes -C /\n  certplan export plan.toml --out out --host node1 --to /mnt/node1-root --identity ci.agekey"
     )]
     Export(export::ExportArgs),
     /// List every artifact of a plan, with what is on disk when `--out` is given.

@@ -169,7 +169,7 @@ fn make_missing_dirs(root: &Path, dir: &Path) -> Result<(), ExportError> {
 }
 
 /// Writes the files as a tar stream of regular files only (paths relative to
-/// `/`, owner root, their modes), for `| ssh host tar -x -C /`: with no
+/// `/`, owner root, their modes), for `| ssh host bsdtar -x --safe-writes -C /`: with no
 /// directory entries, tar creates missing directories and leaves existing
 /// ones alone.
 pub fn write_tar(out: impl Write, files: &[HostFile], mtime: u64) -> Result<(), ExportError> {

@@ -120,7 +120,7 @@ fn header(out: &mut String, starter: &Starter) {
          #   certplan check plan.toml\n\
          #   certplan plan plan.toml --out out\n\
          #   certplan apply plan.toml --out out\n\
-         #   certplan export plan.toml --out out --host <host> --to - | ssh root@<host> tar -x -C /\n\
+         #   certplan export plan.toml --out out --host <host> --to - | ssh root@<host> bsdtar -x --safe-writes -C /\n\
          # Every key is described in the plan reference (`certplan schema --format markdown`).\n\
          # For completion in editors: `certplan schema > certplan.schema.json`, then make\n\
          # `#:schema ./certplan.schema.json` the first line of this file.\n"
