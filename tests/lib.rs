@@ -24,6 +24,7 @@ mod conveniences;
 mod debian_package;
 mod diagnostics;
 mod etcd_cluster;
+mod export_consumers;
 mod git_driver;
 mod github_action;
 mod golden;

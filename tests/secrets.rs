@@ -31,9 +31,10 @@ use crate::common::repo::Repo;
 use crate::common::{describe, inspect, plan_path, plan_with_key, repo_root, write_plan};
 
 /// A throwaway test identity (`age-keygen`, made for these tests only) and
-/// its recipient: the trees of these tests are encrypted to it.
-const IDENTITY: &str = "AGE-SECRET-KEY-1RGKXTNEWJNAJ0SU50J3JTK6AKCGY57CR03M0TLJ940LY5ENRX56QRM4Y90";
-const RECIPIENT: &str = "age1p3l2gwurnsawsn7grql0u297cu95nhkquvvjl4wlkppgwchsku7sjvty2f";
+/// its recipient: the trees of these tests are encrypted to it
+/// (`tests/export_consumers.rs` uses them too).
+pub(crate) const IDENTITY: &str = "AGE-SECRET-KEY-1RGKXTNEWJNAJ0SU50J3JTK6AKCGY57CR03M0TLJ940LY5ENRX56QRM4Y90";
+pub(crate) const RECIPIENT: &str = "age1p3l2gwurnsawsn7grql0u297cu95nhkquvvjl4wlkppgwchsku7sjvty2f";
 /// A second throwaway test identity and its recipient: the wrong key, or
 /// the one a recipients change adds.
 const SECOND_IDENTITY: &str = "AGE-SECRET-KEY-1M6Y55E6NZVGZC2V793UQU9QY64FZR26GGJHF925FZD3D488MQT3S7HCRPS";

@@ -3,7 +3,8 @@
 //! commands with a time limit, flag files, kubeconfigs and inspect look-ups.
 //!
 //! Declared once, from `etcd_cluster.rs` (`#[path = "consumers/harness.rs"]
-//! pub(crate) mod harness;`); `kubectl_client.rs` uses it from there.
+//! pub(crate) mod harness;`); `kubectl_client.rs`, `rotation_consumers.rs` and
+//! `export_consumers.rs` use it from there.
 //! Not every function is used by every caller.
 
 #![allow(dead_code)]
