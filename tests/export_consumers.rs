@@ -299,7 +299,7 @@ impl Encrypted {
         fs::write(&cas, bundle).expect("write the root's CA certificates into one file");
         let mut cmd = Command::new("openssl");
         cmd.args(["verify", "-x509_strict", "-CAfile"]).arg(&cas).args(&certs);
-        let got = run(&mut cmd, Duration::from_secs(60));
+        let got = run(&mut cmd, Duration::from_mins(1));
         let refused: Vec<String> = certs
             .iter()
             .map(|cert| cert.display().to_string())
