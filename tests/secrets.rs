@@ -1084,3 +1084,26 @@ fn exported_roots_pass_verify_host() {
     }
     assert!(problems.is_empty(), "{} problem(s):\n- {}", problems.len(), problems.join("\n- "));
 }
+
+/// `inspect --show-secrets` of an encrypted tree needs the identity and says
+/// which file it could not open without; with it, the bootstrap token shown
+/// is the one the host's `token.csv` holds once exported.
+#[test]
+fn show_secrets_opens_an_encrypted_tree_with_the_identity() {
+    let tree = Tree::applied(&plan_with_key("classic", "ecdsa-p256"));
+    let refused = tree.run("inspect", &["--show-secrets"], &[]);
+    assert!(!refused.status.success(), "`inspect --show-secrets` without an identity succeeded");
+    let said = text(&refused.stderr);
+    assert!(said.contains("token.csv.age") && said.contains("--identity"), "the refusal names no file: {said}");
+    let shown = tree.ok("inspect", &["--show-secrets", "--format", "json", "--identity", p(&tree.identity)]);
+    let doc: Value = serde_json::from_str(&shown).expect("inspect prints JSON");
+    let token = doc["secrets"]
+        .as_array()
+        .and_then(|secrets| secrets.iter().find(|s| s["id"] == "token-file/bootstrap"))
+        .and_then(|s| s["token"].as_str())
+        .unwrap_or_else(|| panic!("no bootstrap token shown: {doc}"))
+        .to_string();
+    let root = tree.export("master1", &tree.identity, "show-secrets");
+    let csv = fs::read_to_string(root.join("etc/kubernetes/token.csv")).expect("read the exported token.csv");
+    assert!(csv.starts_with(&format!("{token},")), "the token shown is not the one installed");
+}

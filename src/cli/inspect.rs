@@ -13,9 +13,11 @@ use super::{Error, Outcome, load};
 use crate::audit::Format;
 use crate::audit::prometheus::write_prometheus;
 use crate::audit::verify::{Options, Source, verify};
+use crate::export::ExportError;
 use crate::inspect::{report, write_markdown as write_inspect_markdown, write_text as write_inspect_text};
 use crate::issue::{Secret, parse_bootstrap_secret, parse_token_csv};
 use crate::model::{FileRole, Model, Spec};
+use crate::secrets::Keyring;
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +38,11 @@ pub struct InspectArgs {
     /// credentials: never paste this output anywhere shared.
     #[arg(long, requires = "out")]
     pub show_secrets: bool,
+    /// The age identity that opens an encrypted tree's token files for
+    /// `--show-secrets`; else `CERTPLAN_AGE_IDENTITY` or
+    /// `CERTPLAN_AGE_IDENTITY_FILE`.
+    #[arg(long, value_name = "FILE", requires = "show_secrets")]
+    pub identity: Option<PathBuf>,
 }
 
 /// Formats of the inspect report.
@@ -63,8 +70,9 @@ struct ShownSecret {
     token: String,
 }
 
-/// Reads every token of the plan from the output tree.
-fn read_secrets(model: &Model, out: &Path) -> Vec<ShownSecret> {
+/// Reads every token of the plan from the output tree, decrypting the files
+/// an encrypted tree holds with `keyring`.
+fn read_secrets(model: &Model, out: &Path, keyring: Option<&Keyring>) -> Result<Vec<ShownSecret>, Error> {
     let mut shown = Vec::new();
     for artifact in &model.artifacts {
         let (role, parse): (FileRole, fn(&str) -> Option<Secret>) = match artifact.spec {
@@ -73,12 +81,17 @@ fn read_secrets(model: &Model, out: &Path) -> Vec<ShownSecret> {
             _ => continue,
         };
         let Some(file) = artifact.files.iter().find(|f| f.role == role) else { continue };
-        let Some(secret) = std::fs::read_to_string(out.join(&file.path)).ok().and_then(|text| parse(&text)) else {
-            continue;
+        let Ok(bytes) = std::fs::read(out.join(&file.path)) else { continue };
+        let bytes = if crate::secrets::is_sealed(&file.path) {
+            let keyring = keyring.ok_or_else(|| Error::Export(ExportError::NeedIdentity(file.path.clone())))?;
+            keyring.open(&file.path, &bytes).map_err(Error::Secrets)?
+        } else {
+            zeroize::Zeroizing::new(bytes)
         };
+        let Some(secret) = std::str::from_utf8(&bytes).ok().and_then(parse) else { continue };
         shown.push(ShownSecret { id: artifact.id.to_string(), path: file.path.clone(), token: secret.expose().into() });
     }
-    shown
+    Ok(shown)
 }
 
 fn write_secrets_text(out: &mut impl Write, secrets: &[ShownSecret]) -> std::io::Result<()> {
@@ -105,7 +118,10 @@ pub fn run(args: &InspectArgs) -> Result<Outcome, Error> {
     let on_disk = args.out.is_some();
     let mut stdout = std::io::stdout().lock();
     let secrets = match args.out.as_deref() {
-        Some(out) if args.show_secrets => Some(read_secrets(&compiled.model, out)),
+        Some(out) if args.show_secrets => {
+            let keyring = load::keyring(args.identity.as_deref())?;
+            Some(read_secrets(&compiled.model, out, keyring.as_deref())?)
+        }
         _ => None,
     };
     let written = match format {
