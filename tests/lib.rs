@@ -42,4 +42,5 @@ mod rotation_consumers;
 mod safety;
 mod saved_plans;
 mod secrets;
+mod threads;
 mod tls_handshake;

@@ -66,7 +66,8 @@ Environment:
   NO_COLOR           no colour in diagnostics, even on a terminal
   SOURCE_DATE_EPOCH  the clock, in seconds since 1970, when `--now` is not given
   CERTPLAN_AGE_IDENTITY       the age identity (`AGE-SECRET-KEY-1…`) that opens an encrypted tree's secrets
-  CERTPLAN_AGE_IDENTITY_FILE  a file holding it, when `--identity` is not given";
+  CERTPLAN_AGE_IDENTITY_FILE  a file holding it, when `--identity` is not given
+  CERTPLAN_JOBS      the most threads to use (`--jobs`), for shared CI runners";
 
 /// A subcommand.
 #[derive(Debug, Subcommand)]
@@ -195,6 +196,7 @@ impl Command {
 #[must_use]
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    global::limit_threads(cli.global);
     global::set(cli.global);
     color::set(cli.command.color());
     let failed = cli.command.failure_status();
