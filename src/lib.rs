@@ -33,6 +33,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod secrets;
 pub mod state;

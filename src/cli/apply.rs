@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::{DecideArgs, Error, Outcome, global, load, plan};
 use crate::changes::Options;
-use crate::pipeline::{ApplyReport, SavedPlan, Tree, apply, apply_saved};
+use crate::pipeline::{ApplyReport, Run, SavedPlan, Tree, apply, apply_saved};
+use crate::progress::Progress;
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -58,7 +59,8 @@ fn apply_plan(args: &ApplyArgs, loaded: &load::Loaded) -> Result<ApplyReport, Er
     let templates = load::templates(&args.plan, args.decide.templates.as_deref(), &compiled.model)?;
     compiled.use_templates(&templates);
     let keyring = load::keyring(args.decide.identity.as_deref())?;
-    let report = apply(&compiled, out, tree, &options, &templates, keyring);
+    let progress = Progress::for_terminal(global::quiet());
+    let report = apply(&compiled, out, tree, &options, &templates, Run { keyring, progress: &progress });
     load::release(compiled);
     report.map_err(Error::Apply)
 }
@@ -78,7 +80,8 @@ fn apply_saved_plan(args: &ApplyArgs, saved: &SavedPlan) -> Result<ApplyReport, 
     let templates = load::templates(plan, saved.templates.as_deref(), &compiled.model)?;
     compiled.use_templates(&templates);
     let keyring = load::keyring(args.decide.identity.as_deref())?;
-    let report = apply_saved(&compiled, saved, tree, &options, &templates, keyring);
+    let progress = Progress::for_terminal(global::quiet());
+    let report = apply_saved(&compiled, saved, tree, &options, &templates, Run { keyring, progress: &progress });
     load::release(compiled);
     report.map_err(Error::Apply)
 }

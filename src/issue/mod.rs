@@ -54,11 +54,13 @@ pub fn issue_all(
     wanted: &[usize],
     keep: Keep,
     now: OffsetDateTime,
+    progress: &crate::progress::Progress,
 ) -> Result<HashMap<ArtifactId, Material>, IssueError> {
     let mut done: HashMap<ArtifactId, Material> = keep.material;
     if wanted.is_empty() {
         return Ok(done);
     }
+    progress.phase("keys", wanted.len());
     let mut is_wanted = vec![false; model.artifacts.len()];
     for &i in wanted {
         is_wanted[i] = true;
@@ -67,7 +69,11 @@ pub fn issue_all(
         let issued: Vec<(ArtifactId, Material)> = wave
             .par_iter()
             .filter(|&&i| is_wanted[i])
-            .filter_map(|&i| issue_one(model, i, &done, &keep.keys, now).transpose())
+            .filter_map(|&i| {
+                let issued = issue_one(model, i, &done, &keep.keys, now).transpose();
+                progress.tick();
+                issued
+            })
             .collect::<Result<_, IssueError>>()?;
         done.extend(issued);
     }

@@ -78,7 +78,12 @@ pub fn safe_relative(path: &str) -> Result<&Path, OutputError> {
 /// few files (a one-certificate change) are flushed one by one, with their
 /// directories, so the run does not wait for what other processes left
 /// unwritten on the same file system.
-pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<Vec<i128>, OutputError> {
+pub fn write_files(
+    out: &Path,
+    files: &[RenderedFile],
+    progress: &crate::progress::Progress,
+) -> Result<Vec<i128>, OutputError> {
+    progress.phase("files", files.len());
     // Absolute paths spare the temporary-file library a `getcwd` per file.
     let out = &std::path::absolute(out).map_err(io("resolve", out))?;
     // Directories by their relative path, which `safe_relative` checked is
@@ -108,6 +113,7 @@ pub fn write_files(out: &Path, files: &[RenderedFile]) -> Result<Vec<i128>, Outp
             let fresh = parent_of(&file.path).is_some_and(|dir| created.contains(dir));
             let path = out.join(relative);
             let (temp, mtime_ns) = stage(&path, &file.contents, file.mode, fresh, few)?;
+            progress.tick();
             Ok((temp, path, mtime_ns))
         })
         .collect::<Result<_, OutputError>>()?;

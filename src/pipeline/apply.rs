@@ -19,6 +19,7 @@ use crate::changes::{self, Action, Change, ChangeError, Disk, Options, file_fact
 use crate::issue::{self, IssueError, Keep, Material};
 use crate::model::{ArtifactId, FileRole, Model};
 use crate::output::{self, OutputError};
+use crate::progress::Progress;
 use crate::render::{self, RenderError, Templates};
 use crate::secrets::Keyring;
 use crate::state::{ArtifactState, CertState, FileState, STATE_PATH, State, StateError};
@@ -56,6 +57,16 @@ pub enum ApplyError {
     NeedIdentity(ArtifactId),
 }
 
+/// What a run of `apply` brings besides the plan and the tree: the age
+/// identity that opens the tree's encrypted secrets, and where its
+/// progress is shown.
+pub struct Run<'a> {
+    /// The identity, when one was given.
+    pub keyring: Option<Arc<Keyring>>,
+    /// The progress bar (hidden unless a person watches a terminal).
+    pub progress: &'a Progress,
+}
+
 /// What an apply did.
 #[derive(Debug)]
 pub struct ApplyReport {
@@ -78,9 +89,9 @@ pub fn apply(
     tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
-    keyring: Option<Arc<Keyring>>,
+    run: Run<'_>,
 ) -> Result<ApplyReport, ApplyError> {
-    carry_out(compiled, out, tree, options, templates, None, keyring)
+    carry_out(compiled, out, tree, options, templates, None, run)
 }
 
 /// Applies a plan saved by `plan --save` to the tree it names, `compiled`
@@ -94,10 +105,10 @@ pub fn apply_saved(
     tree: Option<Tree>,
     options: &Options,
     templates: &Templates,
-    keyring: Option<Arc<Keyring>>,
+    run: Run<'_>,
 ) -> Result<ApplyReport, ApplyError> {
     saved.check_templates(templates)?;
-    carry_out(compiled, &saved.out, tree, options, templates, Some(saved), keyring)
+    carry_out(compiled, &saved.out, tree, options, templates, Some(saved), run)
 }
 
 /// Locks and reads the tree unless `tree` holds it, and decides; with a
@@ -111,8 +122,9 @@ fn carry_out(
     options: &Options,
     templates: &Templates,
     saved: Option<&SavedPlan>,
-    keyring: Option<Arc<Keyring>>,
+    run: Run<'_>,
 ) -> Result<ApplyReport, ApplyError> {
+    let Run { keyring, progress } = run;
     let tree = match tree.filter(Tree::is_locked) {
         Some(tree) => tree,
         None => Tree::lock(out)?,
@@ -136,10 +148,11 @@ fn carry_out(
     // As deciding read it: a CA that retires now keeps its material under its own id.
     changes::rotation::prepare(model, &mut state);
     let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
-    let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now)?;
+    let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now, progress)?;
     let mut files = render_writes(model, &changes, &materials, templates)?;
     seal(model, &mut files, &state, &disk)?;
-    let written = write(out, &changes, &files)?;
+    let written = write(out, &changes, &files, progress)?;
+    progress.finish();
     update_state(&mut state, compiled, &changes, &written, &materials, &disk);
     // What was written is on disk now: let it go before the state, the
     // largest file of all, is serialised.
@@ -300,8 +313,9 @@ fn write<'f>(
     out: &Path,
     changes: &[Change],
     files: &'f [render::RenderedFile],
+    progress: &crate::progress::Progress,
 ) -> Result<HashMap<&'f str, FileState>, OutputError> {
-    let mtimes = output::write_files(out, files)?;
+    let mtimes = output::write_files(out, files, progress)?;
     let written: HashMap<&str, FileState> = files
         .par_iter()
         .zip(mtimes)
