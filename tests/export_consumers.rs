@@ -44,8 +44,8 @@ use crate::etcd_cluster::harness;
 use crate::secrets::{IDENTITY, RECIPIENT};
 
 use harness::{
-    Applied, Proc, Run, env_args, flag_value, free_port, host_of_rel, nonce, parse_oneline_dn, poll, require_tools,
-    rewrite_host_paths, run, scrub_env, tail,
+    Applied, EtcdClient, Proc, Run, WebServer, env_args, flag_value, free_port, host_of_rel, nonce, parse_oneline_dn,
+    poll, require_tools, rewrite_host_paths, run, scrub_env, tail,
 };
 
 const TOOLS: &[&str] = &["etcd", "etcdctl", "kubectl", "openssl"];
@@ -398,13 +398,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 // ---------------------------------------------------------------------------
 // etcd
 
-/// The API server's etcd client files, as `kube-apiserver.env` names them.
-struct EtcdClient {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
 /// Three members from the etcd hosts' roots; etcdctl with the client files
 /// of the control-plane root `apiserver` is from: every member healthy, a
 /// write through each member read back through the next.
@@ -437,7 +430,7 @@ fn etcd_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
     let cluster = EtcdCluster::start(&hosts, &members, &client, work);
 
     let endpoints = cluster.all_endpoints();
-    let health = etcdctl(&client, &endpoints, &["endpoint", "health"]);
+    let health = client.etcdctl(&endpoints, &["endpoint", "health"], ("3s", "5s"));
     let said: Vec<&str> = health.stdout.lines().chain(health.stderr.lines()).collect();
     let unhealthy: Vec<&str> = endpoints
         .split(',')
@@ -456,7 +449,7 @@ fn etcd_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
     for (i, host) in hosts.iter().enumerate() {
         let key = format!("/certplan-export/{}", nonce());
         let value = format!("value-{}", nonce());
-        let put = etcdctl(&client, &cluster.endpoint(i), &["put", &key, &value]);
+        let put = client.etcdctl(&cluster.endpoint(i), &["put", &key, &value], ("3s", "5s"));
         assert!(
             put.ok() && put.stdout.trim() == "OK",
             "{}: etcdctl put through {} with the client files of {}'s exported root:\n{}\n{}",
@@ -467,7 +460,7 @@ fn etcd_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
             cluster.logs()
         );
         let next = (i + 1) % n;
-        let get = etcdctl(&client, &cluster.endpoint(next), &["get", &key, "--print-value-only"]);
+        let get = client.etcdctl(&cluster.endpoint(next), &["get", &key, "--print-value-only"], ("3s", "5s"));
         assert!(
             get.ok() && get.stdout.trim() == value,
             "{}: etcdctl get through {} of what was put through {} should return {value:?}:\n{}\n{}",
@@ -478,20 +471,6 @@ fn etcd_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
             cluster.logs()
         );
     }
-}
-
-/// etcdctl (API v3) with `client`'s files, killed after 20 seconds.
-fn etcdctl(client: &EtcdClient, endpoints: &str, args: &[&str]) -> Run {
-    let mut cmd = Command::new("etcdctl");
-    scrub_env(&mut cmd)
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={endpoints}"))
-        .args(["--dial-timeout=3s", "--command-timeout=5s"])
-        .arg(format!("--cacert={}", client.ca.display()))
-        .arg(format!("--cert={}", client.cert.display()))
-        .arg(format!("--key={}", client.key.display()))
-        .args(args);
-    run(&mut cmd, Duration::from_secs(20))
 }
 
 /// Running members; dropping it kills every one.
@@ -556,7 +535,7 @@ impl EtcdCluster {
                     return Some(Err(format!("{} exited ({status})", member.name)));
                 }
             }
-            let probe = etcdctl(client, &endpoints, &["endpoint", "health"]);
+            let probe = client.etcdctl(&endpoints, &["endpoint", "health"], ("3s", "5s"));
             let ok = probe.ok();
             last = Some(probe);
             ok.then_some(Ok(()))
@@ -608,7 +587,9 @@ fn kubectl_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
     fs::write(www.join(&file_name), &content).expect("write the probe file");
     let path = format!("/{file_name}");
 
-    let server = ApiServer::start(apiserver, &www, &logs);
+    let files = ["--tls-cert-file", "--tls-private-key-file", "--client-ca-file"].map(|flag| apiserver.file(flag));
+    let label = format!("of {}'s exported root", apiserver.host);
+    let server = WebServer::start(&label, [&files[0], &files[1], &files[2]], &www, &logs);
 
     let worker = tree
         .applied
@@ -636,7 +617,7 @@ fn kubectl_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
             kubeconfig.display()
         );
         let before = server.proc.log_text().len();
-        let got = kubectl(kubeconfig, server.port, &path);
+        let got = server.kubectl(kubeconfig, &path, KUBECTL_LIMIT);
         let since = |proc: &Proc| proc.log_text().get(before..).unwrap_or("").to_string();
         if !got.ok() || got.stdout != content {
             failures.push(format!(
@@ -672,66 +653,4 @@ fn kubectl_from_roots(tree: &Encrypted, apiserver: &Flags, work: &Path) {
         apiserver.host,
         failures.join("\n\n")
     );
-}
-
-/// `openssl s_server -WWW` with the API server certificate and key and the
-/// `--client-ca-file` of `kube-apiserver.env`, demanding and verifying a
-/// client certificate; killed when dropped.
-struct ApiServer {
-    proc: Proc,
-    port: u16,
-}
-
-impl ApiServer {
-    fn start(apiserver: &Flags, www: &Path, logs: &Path) -> ApiServer {
-        let cert = apiserver.file("--tls-cert-file");
-        let key = apiserver.file("--tls-private-key-file");
-        let ca = apiserver.file("--client-ca-file");
-        let mut failures = Vec::new();
-        for attempt in 0..3 {
-            let port = free_port(LOOPBACK);
-            let mut cmd = Command::new("openssl");
-            cmd.current_dir(www)
-                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-accept"])
-                .arg(format!("{LOOPBACK}:{port}"))
-                .arg("-cert")
-                .arg(&cert)
-                .arg("-key")
-                .arg(&key)
-                .arg("-CAfile")
-                .arg(&ca);
-            let log = logs.join(format!("s_server-{attempt}.log"));
-            let mut proc = Proc::spawn(&format!("s_server on port {port}"), &mut cmd, &log);
-            let ready = poll(Duration::from_secs(10), || {
-                if proc.log_text().contains("ACCEPT") {
-                    return Some(true);
-                }
-                proc.exited().map(|_| false)
-            });
-            if ready == Some(true) {
-                return ApiServer { proc, port };
-            }
-            let text = proc.log_text();
-            proc.stop();
-            assert!(
-                text.contains("in use"),
-                "openssl s_server with the API server files of {}'s exported root did not start:\n{}",
-                apiserver.host,
-                tail(&text, 30)
-            );
-            failures.push(text);
-        }
-        panic!("openssl s_server could not bind in 3 attempts:\n{}", failures.join("\n---\n"));
-    }
-}
-
-/// `kubectl get --raw PATH` with `kubeconfig`, its server replaced by the
-/// test server's URL (`--server`); the TLS settings are the kubeconfig's.
-fn kubectl(kubeconfig: &Path, port: u16, path: &str) -> Run {
-    let mut cmd = Command::new("kubectl");
-    scrub_env(&mut cmd)
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--server=https://{LOOPBACK}:{port}"))
-        .args(["get", "--raw", path]);
-    run(&mut cmd, KUBECTL_LIMIT)
 }

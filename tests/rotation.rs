@@ -726,7 +726,7 @@ fn apply_ok(plan: &Path, out: &Path, what: &str) {
 
 /// The plan text with `rotation = "STEP"` right after the table header
 /// `header` (nothing with `None`).
-fn with_rotation(source: &str, header: &str, line: Option<&str>) -> String {
+pub(crate) fn with_rotation(source: &str, header: &str, line: Option<&str>) -> String {
     let mut text = String::new();
     let mut found = false;
     for row in source.lines() {

@@ -34,8 +34,8 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use harness::{
-    Applied, Proc, Run, env_args, flag_value, free_port, host_of_rel, nonce, poll, require_tools, rewrite_host_paths,
-    run, scrub_env, tail,
+    Applied, Proc, Run, WebServer, env_args, flag_value, free_port, host_of_rel, nonce, poll, require_tools,
+    rewrite_host_paths, scrub_env, tail,
 };
 
 /// The steps of a staged rotation that change the tree, in order, with the
@@ -110,7 +110,7 @@ fn etcd_members_stay_healthy_through_an_etcd_ca_rotation() {
     let first = &cluster.members[0];
     let log_before = first.log_text().len();
     let attempt =
-        etcdctl(&before_client, &cluster.endpoint(0), &["get", "/certplan-rotation", "--prefix"], ("1s", "2s"));
+        before_client.files.etcdctl(&cluster.endpoint(0), &["get", "/certplan-rotation", "--prefix"], ("1s", "2s"));
     assert!(
         !attempt.ok(),
         "with every member on `retire`, etcd accepted the API server's etcd client files from before the \
@@ -180,8 +180,8 @@ fn kubectl_reaches_the_apiserver_of_either_adjacent_step() {
             for client in [&trees[pair], &trees[pair + 1]] {
                 for (name, rel) in kubeconfigs {
                     let kubeconfig = usable_kubeconfig(client, rel, &scratch);
-                    let log_before = server.proc.log_text().len();
-                    let got = kubectl(&kubeconfig, server, &path);
+                    let log_before = server.server.proc.log_text().len();
+                    let got = server.server.kubectl(&kubeconfig, &path, KUBECTL_LIMIT);
                     calls += 1;
                     if !got.ok() || got.stdout != content {
                         failures.push(format!(
@@ -189,9 +189,9 @@ fn kubectl_reaches_the_apiserver_of_either_adjacent_step() {
                              (https://{LOOPBACK}:{}) should get {path} ({content:?}):\n{}\n--- s_server log:\n{}",
                             client.step,
                             server.step,
-                            server.port,
+                            server.server.port,
                             got.describe(),
-                            tail(server.proc.log_text().get(log_before..).unwrap_or(""), 15)
+                            tail(server.server.proc.log_text().get(log_before..).unwrap_or(""), 15)
                         ));
                     }
                 }
@@ -210,13 +210,13 @@ fn kubectl_reaches_the_apiserver_of_either_adjacent_step() {
     // certificate of it; the admin kubeconfig from before knows only the old.
     let old_admin = usable_kubeconfig(&trees[0], &admin, &scratch);
     let retired = &servers[STEPS.len() - 1];
-    let got = kubectl(&old_admin, retired, &path);
+    let got = retired.server.kubectl(&old_admin, &path, KUBECTL_LIMIT);
     assert!(
         !got.ok() && !got.stdout.contains(&content) && got.stderr.contains("x509:"),
         "kubectl with the admin kubeconfig from before the rotation must fail against the API server of \
          `retire` with a certificate (x509) error; the old CA is retired:\n{}\n--- s_server log:\n{}",
         got.describe(),
-        tail(&retired.proc.log_text(), 15)
+        tail(&retired.server.proc.log_text(), 15)
     );
 }
 
@@ -260,7 +260,8 @@ impl Rotation {
     /// the tree it leaves.
     fn step(&self, index: usize) -> Tree {
         let (step, line) = STEPS[index];
-        fs::write(&self.plan, with_rotation(&self.source, self.ca, line)).expect("write the plan");
+        fs::write(&self.plan, crate::rotation::with_rotation(&self.source, &format!("[cas.{}]", self.ca), line))
+            .expect("write the plan");
         let output = common::certplan()
             .arg("apply")
             .arg(&self.plan)
@@ -292,26 +293,6 @@ impl Rotation {
             doc: common::inspect(&self.plan, &self.out),
         }
     }
-}
-
-/// The plan text with `rotation = "STEP"` right after the header of
-/// `[cas.NAME]` (nothing with `None`).
-fn with_rotation(source: &str, ca: &str, line: Option<&str>) -> String {
-    let header = format!("[cas.{ca}]");
-    let mut text = String::new();
-    let mut found = false;
-    for row in source.lines() {
-        text.push_str(row);
-        text.push('\n');
-        if row.trim() == header {
-            found = true;
-            if let Some(step) = line {
-                text.push_str(&format!("rotation = \"{step}\"\n"));
-            }
-        }
-    }
-    assert!(found, "the kubeadm plan has no `{header}` table");
-    text
 }
 
 /// Copies the directory `from` to `to`, which is created.
@@ -372,9 +353,7 @@ fn file_flag(args: &[String], flag: &str, what: &str) -> PathBuf {
 /// its `--etcd-cafile`, from one step's tree.
 struct EtcdClient {
     step: &'static str,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    files: harness::EtcdClient,
 }
 
 impl EtcdClient {
@@ -383,27 +362,13 @@ impl EtcdClient {
         let what = format!("{env} of `{}`", tree.step);
         EtcdClient {
             step: tree.step,
-            ca: file_flag(&args, "--etcd-cafile", &what),
-            cert: file_flag(&args, "--etcd-certfile", &what),
-            key: file_flag(&args, "--etcd-keyfile", &what),
+            files: harness::EtcdClient {
+                ca: file_flag(&args, "--etcd-cafile", &what),
+                cert: file_flag(&args, "--etcd-certfile", &what),
+                key: file_flag(&args, "--etcd-keyfile", &what),
+            },
         }
     }
-}
-
-/// etcdctl (API v3) with `client`'s files, dial and command time-outs
-/// `timeouts`.
-fn etcdctl(client: &EtcdClient, endpoints: &str, args: &[&str], timeouts: (&str, &str)) -> Run {
-    let mut cmd = Command::new("etcdctl");
-    scrub_env(&mut cmd)
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={endpoints}"))
-        .arg(format!("--dial-timeout={}", timeouts.0))
-        .arg(format!("--command-timeout={}", timeouts.1))
-        .arg(format!("--cacert={}", client.ca.display()))
-        .arg(format!("--cert={}", client.cert.display()))
-        .arg(format!("--key={}", client.key.display()))
-        .args(args);
-    run(&mut cmd, Duration::from_secs(20))
 }
 
 /// One member: its own copy of its host's files, which changes only when
@@ -568,7 +533,7 @@ impl EtcdCluster {
                     return Some(Err(format!("etcd {} exited ({status})", member.host)));
                 }
             }
-            let probe = etcdctl(client, &endpoints, &["endpoint", "health"], ("3s", "5s"));
+            let probe = client.files.etcdctl(&endpoints, &["endpoint", "health"], ("3s", "5s"));
             let ok = probe.ok();
             last = Some(probe);
             ok.then_some(Ok(()))
@@ -596,7 +561,7 @@ impl EtcdCluster {
         let endpoints = self.all_endpoints();
         for client in clients {
             let who = format!("the API server's etcd client files of `{}`, with members {situation}", client.step);
-            let health = etcdctl(client, &endpoints, &["endpoint", "health"], ("3s", "5s"));
+            let health = client.files.etcdctl(&endpoints, &["endpoint", "health"], ("3s", "5s"));
             let said: Vec<&str> = health.stdout.lines().chain(health.stderr.lines()).collect();
             let unhealthy: Vec<&str> = endpoints
                 .split(',')
@@ -612,7 +577,7 @@ impl EtcdCluster {
             for i in 0..n {
                 let key = format!("/certplan-rotation/{}", nonce());
                 let value = format!("value-{}", nonce());
-                let put = etcdctl(client, &self.endpoint(i), &["put", &key, &value], ("3s", "5s"));
+                let put = client.files.etcdctl(&self.endpoint(i), &["put", &key, &value], ("3s", "5s"));
                 assert!(
                     put.ok() && put.stdout.trim() == "OK",
                     "etcdctl put through {} with {who}:\n{}\n{}",
@@ -621,7 +586,8 @@ impl EtcdCluster {
                     self.logs()
                 );
                 let next = (i + 1) % n;
-                let get = etcdctl(client, &self.endpoint(next), &["get", &key, "--print-value-only"], ("3s", "5s"));
+                let get =
+                    client.files.etcdctl(&self.endpoint(next), &["get", &key, "--print-value-only"], ("3s", "5s"));
                 assert!(
                     get.ok() && get.stdout.trim() == value,
                     "etcdctl get through {} of what was put through {} should return {value:?}, with {who}:\n{}\n{}",
@@ -703,63 +669,17 @@ impl EtcdCluster {
 /// `--client-ca-file`; killed when dropped.
 struct ApiServer {
     step: &'static str,
-    proc: Proc,
-    port: u16,
+    server: WebServer,
 }
 
 impl ApiServer {
     fn start(tree: &Tree, args: &[String], www: &Path, logs: &Path) -> ApiServer {
         let what = format!("kube-apiserver.env of `{}`", tree.step);
-        let cert = file_flag(args, "--tls-cert-file", &what);
-        let key = file_flag(args, "--tls-private-key-file", &what);
-        let ca = file_flag(args, "--client-ca-file", &what);
-        let mut failures = Vec::new();
-        for attempt in 0..3 {
-            let port = free_port(LOOPBACK);
-            let mut cmd = Command::new("openssl");
-            cmd.current_dir(www)
-                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-accept"])
-                .arg(format!("{LOOPBACK}:{port}"))
-                .arg("-cert")
-                .arg(cert.as_os_str())
-                .arg("-key")
-                .arg(key.as_os_str())
-                .arg("-CAfile")
-                .arg(ca.as_os_str());
-            let log = logs.join(format!("s_server-{}-{attempt}.log", tree.step));
-            let mut proc = Proc::spawn(&format!("s_server of `{}` on port {port}", tree.step), &mut cmd, &log);
-            let ready = poll(Duration::from_secs(10), || {
-                if proc.log_text().contains("ACCEPT") {
-                    return Some(true);
-                }
-                proc.exited().map(|_| false)
-            });
-            if ready == Some(true) {
-                return ApiServer { step: tree.step, proc, port };
-            }
-            let text = proc.log_text();
-            proc.stop();
-            assert!(
-                text.contains("in use"),
-                "openssl s_server with the API server files of `{}` did not start:\n{}",
-                tree.step,
-                tail(&text, 30)
-            );
-            failures.push(text);
-        }
-        panic!("openssl s_server could not bind in 3 attempts:\n{}", failures.join("\n---\n"));
+        let files =
+            ["--tls-cert-file", "--tls-private-key-file", "--client-ca-file"].map(|flag| file_flag(args, flag, &what));
+        let label = format!("with the API server files of `{}`", tree.step);
+        ApiServer { step: tree.step, server: WebServer::start(&label, [&files[0], &files[1], &files[2]], www, logs) }
     }
-}
-
-/// `kubectl get --raw PATH` with `kubeconfig`, its server replaced by
-/// `server`'s URL (`--server`); the TLS settings are the kubeconfig's.
-fn kubectl(kubeconfig: &Path, server: &ApiServer, path: &str) -> Run {
-    let mut cmd = Command::new("kubectl");
-    scrub_env(&mut cmd)
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--server=https://{LOOPBACK}:{}", server.port))
-        .args(["get", "--raw", path]);
-    run(&mut cmd, KUBECTL_LIMIT)
 }
 
 /// The kubeconfig `rel` of `tree` as kubectl can read it here: the file

@@ -173,45 +173,7 @@ fn gather(
     state: &State,
     disk: &Disk,
 ) -> Result<(Keep, Vec<usize>), ApplyError> {
-    // What this run reads from encrypted files needs the identity: refuse
-    // before anything is generated, naming the first such artifact; and an
-    // identity that does not open them is named as such, not taken for a
-    // file that is missing.
-    if let Some(keyring) = disk.keyring() {
-        let first_sealed = changes
-            .iter()
-            .filter_map(|c| state.artifacts.get(&c.id))
-            .flat_map(|recorded| recorded.files.keys())
-            .find(|path| crate::secrets::is_sealed(path) && disk.exists(path));
-        if let Some(path) = first_sealed
-            && let Some(bytes) = crate::output::read_regular(&disk.path(path))
-        {
-            keyring.open(path, &bytes)?;
-        }
-    } else {
-        let sealed = |id: &ArtifactId| {
-            state.artifacts.get(id).is_some_and(|r| r.files.keys().any(|p| crate::secrets::is_sealed(p)))
-        };
-        let regenerate = |c: &&Change| matches!(c.action, Action::Reissue | Action::Renew) && !c.new_key;
-        let keeps = changes.iter().filter(regenerate).map(|c| &c.id);
-        let model = &compiled.model;
-        let mut needed = needed_from_disk(compiled, changes, &HashSet::new());
-        needed.retain(|id| model.artifact(id).is_some_and(|a| a.spec.has_material()));
-        // A CA it must sign with first: that is what the identity is for.
-        let signers: HashSet<&ArtifactId> = changes
-            .iter()
-            .filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew))
-            .filter_map(|c| c.index)
-            .flat_map(|i| compiled.graph.inputs(i))
-            .filter(|link| link.relation == crate::graph::Relation::Signs)
-            .map(|link| &model.artifacts[link.index].id)
-            .collect();
-        let mut needed: Vec<&ArtifactId> = needed.iter().collect();
-        needed.sort_by_key(|id| (!signers.contains(id), id.kind() == "ca", id.as_str().to_string()));
-        if let Some(id) = needed.into_iter().chain(keeps).find(|id| sealed(id)) {
-            return Err(ApplyError::NeedIdentity(id.clone()));
-        }
-    }
+    require_identity(compiled, changes, state, disk)?;
     let model = &compiled.model;
     let regenerate: HashSet<usize> = changes
         .iter()
@@ -261,6 +223,49 @@ fn gather(
         }
     }
     Ok((keep, wanted))
+}
+
+/// What this run reads from encrypted files needs the identity: refuses
+/// before anything is generated, naming the first such artifact (a CA it
+/// must sign with first); and an identity that does not open them is named
+/// as such, not taken for a file that is missing.
+fn require_identity(compiled: &Compiled, changes: &[Change], state: &State, disk: &Disk) -> Result<(), ApplyError> {
+    if let Some(keyring) = disk.keyring() {
+        let first_sealed = changes
+            .iter()
+            .filter_map(|c| state.artifacts.get(&c.id))
+            .flat_map(|recorded| recorded.files.keys())
+            .find(|path| crate::secrets::is_sealed(path) && disk.exists(path));
+        if let Some(path) = first_sealed
+            && let Some(bytes) = crate::output::read_regular(&disk.path(path))
+        {
+            keyring.open(path, &bytes)?;
+        }
+    } else {
+        let sealed = |id: &ArtifactId| {
+            state.artifacts.get(id).is_some_and(|r| r.files.keys().any(|p| crate::secrets::is_sealed(p)))
+        };
+        let regenerate = |c: &&Change| matches!(c.action, Action::Reissue | Action::Renew) && !c.new_key;
+        let keeps = changes.iter().filter(regenerate).map(|c| &c.id);
+        let model = &compiled.model;
+        let mut needed = needed_from_disk(compiled, changes, &HashSet::new());
+        needed.retain(|id| model.artifact(id).is_some_and(|a| a.spec.has_material()));
+        // A CA it must sign with first: that is what the identity is for.
+        let signers: HashSet<&ArtifactId> = changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew))
+            .filter_map(|c| c.index)
+            .flat_map(|i| compiled.graph.inputs(i))
+            .filter(|link| link.relation == crate::graph::Relation::Signs)
+            .map(|link| &model.artifacts[link.index].id)
+            .collect();
+        let mut needed: Vec<&ArtifactId> = needed.iter().collect();
+        needed.sort_by_key(|id| (!signers.contains(id), id.kind() == "ca", id.as_str().to_string()));
+        if let Some(id) = needed.into_iter().chain(keeps).find(|id| sealed(id)) {
+            return Err(ApplyError::NeedIdentity(id.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Encrypts every file the tree names as encrypted to the plan's
@@ -313,7 +318,7 @@ fn write<'f>(
     out: &Path,
     changes: &[Change],
     files: &'f [render::RenderedFile],
-    progress: &crate::progress::Progress,
+    progress: &Progress,
 ) -> Result<HashMap<&'f str, FileState>, OutputError> {
     let mtimes = output::write_files(out, files, progress)?;
     let written: HashMap<&str, FileState> = files

@@ -581,3 +581,86 @@ pub fn parse_oneline_dn(dn: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The files a client presents to etcd and trusts it with (the API
+/// server's `--etcd-certfile`, `--etcd-keyfile` and `--etcd-cafile`).
+pub struct EtcdClient {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl EtcdClient {
+    /// etcdctl (API v3) with these files at `endpoints`, with dial and
+    /// command time-outs `timeouts`; killed after 20 seconds.
+    pub fn etcdctl(&self, endpoints: &str, args: &[&str], timeouts: (&str, &str)) -> Run {
+        let mut cmd = Command::new("etcdctl");
+        scrub_env(&mut cmd)
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .arg(format!("--dial-timeout={}", timeouts.0))
+            .arg(format!("--command-timeout={}", timeouts.1))
+            .arg(format!("--cacert={}", self.ca.display()))
+            .arg(format!("--cert={}", self.cert.display()))
+            .arg(format!("--key={}", self.key.display()))
+            .args(args);
+        run(&mut cmd, Duration::from_secs(20))
+    }
+}
+
+/// `openssl s_server -WWW` on a free loopback port, serving `www`, with a
+/// server certificate and key, demanding a client certificate that verifies
+/// against a CA file, as the API server does; killed when dropped.
+pub struct WebServer {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl WebServer {
+    /// Starts it as `label` (in messages and log names) with `cert`, `key`
+    /// and the client CA file `ca`; retries with another port when one is
+    /// taken.
+    pub fn start(label: &str, [cert, key, ca]: [&Path; 3], www: &Path, logs: &Path) -> WebServer {
+        let mut failures = Vec::new();
+        for attempt in 0..3 {
+            let port = free_port("127.0.0.1");
+            let mut cmd = Command::new("openssl");
+            cmd.current_dir(www)
+                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("-cert")
+                .arg(cert)
+                .arg("-key")
+                .arg(key)
+                .arg("-CAfile")
+                .arg(ca);
+            let log = logs.join(format!("s_server-{}-{attempt}.log", label.replace(['/', ' ', '`', '\''], "_")));
+            let mut proc = Proc::spawn(&format!("s_server {label} on port {port}"), &mut cmd, &log);
+            let ready = poll(Duration::from_secs(10), || {
+                if proc.log_text().contains("ACCEPT") {
+                    return Some(true);
+                }
+                proc.exited().map(|_| false)
+            });
+            if ready == Some(true) {
+                return WebServer { proc, port };
+            }
+            let text = proc.log_text();
+            proc.stop();
+            assert!(text.contains("in use"), "openssl s_server {label} did not start:\n{}", tail(&text, 30));
+            failures.push(text);
+        }
+        panic!("openssl s_server {label} could not bind in 3 attempts:\n{}", failures.join("\n---\n"));
+    }
+
+    /// `kubectl get --raw PATH` with `kubeconfig`, its server replaced by
+    /// this one's URL (`--server`); the TLS settings are the kubeconfig's.
+    pub fn kubectl(&self, kubeconfig: &Path, path: &str, limit: Duration) -> Run {
+        let mut cmd = Command::new("kubectl");
+        scrub_env(&mut cmd)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--server=https://127.0.0.1:{}", self.port))
+            .args(["get", "--raw", path]);
+        run(&mut cmd, limit)
+    }
+}
