@@ -723,6 +723,26 @@ fn apply_without_identity_refuses_only_when_it_must_sign() {
     assert!(written.is_empty(), "an apply with a wrong identity touched {written:?}");
 }
 
+/// An encrypted CA key that no state records (an apply killed after
+/// writing it, a tree restored without its state) is taken over as it is:
+/// the apply with the identity keeps its exact ciphertext, and the tree is
+/// settled afterwards (a regression: the state recorded the hash of the
+/// decrypted key, so the next run took the key for changed on disk).
+#[test]
+fn an_encrypted_ca_key_without_state_is_adopted_and_stays_settled() {
+    let tree = Tree::applied(&plan_with_key("classic", "ecdsa-p256"));
+    let ca_key = tree.out.join("cluster/pki/ca-key.pem.age");
+    let sealed = fs::read(&ca_key).expect("the encrypted CA key");
+    fs::remove_file(tree.out.join(STATE)).expect("remove the state");
+
+    let adopted = tree.ok("apply", &["--identity", p(&tree.identity)]);
+    assert!(adopted.contains("keeping that key"), "the apply does not say it keeps the CA key:\n{adopted}");
+    assert_eq!(fs::read(&ca_key).expect("the CA key"), sealed, "adopting re-encrypted the CA key");
+    assert_eq!(tree.plan_code(), 0, "`plan` after adopting an encrypted CA key has something to do");
+    let again = tree.ok("apply", &["--identity", p(&tree.identity)]);
+    assert!(again.contains("Nothing to do"), "{again}");
+}
+
 /// A second recipient: `plan` shows a `reencrypt` of every encrypted file
 /// and nothing else; `apply` (with the first identity) re-encrypts each;
 /// then the second identity opens every host's files. Dropping the first

@@ -395,13 +395,13 @@ fn update_state(
                 recorded_files.insert(path.clone(), facts.clone());
             }
         }
-        // An adopted key stays where it was found; record what it holds.
-        if change.action == Action::Adopt
-            && let Some(Material::Cert(issued)) = materials.get(&artifact.id)
-        {
+        // An adopted key stays where it was found; record the bytes it has
+        // there (its ciphertext, when it is encrypted), not the key it holds.
+        if change.action == Action::Adopt {
             for file in artifact.files.iter().filter(|f| f.role == FileRole::Key && !change.writes.contains(&f.path)) {
-                let pem = issued.key.pem.expose().as_bytes();
-                recorded_files.insert(file.path.clone(), disk.record(&file.path, pem, FileRole::Key));
+                if let Some(bytes) = crate::output::read_regular(&disk.path(&file.path)).map(zeroize::Zeroizing::new) {
+                    recorded_files.insert(file.path.clone(), disk.record(&file.path, &bytes, FileRole::Key));
+                }
             }
         }
         let cert = match materials.get(&artifact.id) {
