@@ -18,6 +18,7 @@
     reason = "the maps passed between stages are built inside certplan with the default hasher"
 )]
 
+pub mod adopt;
 pub mod audit;
 pub mod changes;
 pub mod check;

@@ -12,6 +12,7 @@ pub mod rotation;
 mod tests;
 
 pub use disk::{Disk, FileStatus, TreeView, file_facts, sha256_hex};
+pub use reason::spec_difference;
 
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};

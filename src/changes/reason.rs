@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::fields::{describe, field_changes};
 
 /// Describes the difference between two specs, or `None` if equal.
+#[must_use]
 pub fn spec_difference(old: &Value, new: &Value) -> Option<String> {
     let mut changes = field_changes(old, new);
     // The order of a spec's fields in JSON may follow serde_json's map order

@@ -91,6 +91,9 @@ pub enum Error {
     /// certplan refuses unasked, or a failed key, template or write.
     #[error(transparent)]
     Apply(ApplyError),
+    /// `adopt` stopped before writing anything.
+    #[error(transparent)]
+    Adopt(crate::adopt::AdoptError),
     /// The output tree cannot be verified at all.
     #[error(transparent)]
     Verify(VerifyError),

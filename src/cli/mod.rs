@@ -11,6 +11,7 @@ macro_rules! outln {
     };
 }
 
+mod adopt;
 mod apply;
 mod check;
 mod color;
@@ -87,6 +88,11 @@ pub enum Command {
         after_help = "Examples:\n  certplan apply plans/classic.toml --out out\n  certplan apply reviewed.json  # a plan saved by `certplan plan ... --save reviewed.json`\n  CERTPLAN_AGE_IDENTITY_FILE=ci.agekey certplan apply plan.toml --out out  # a tree with [secrets]\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 bsdtar -x --safe-writes -C /  # install a host"
     )]
     Apply(apply::ApplyArgs),
+    /// Take over a running cluster's PKI: a new output tree from copies of its hosts' files, reissuing nothing.
+    #[command(
+        after_help = "Examples:\n  certplan adopt plan.toml --out out --host cp1=/mnt/cp1 --host node1=/mnt/node1\n  certplan adopt plan.toml --out out --host master1=backup/master1 --cluster backup/cluster --format json\n  certplan plan plan.toml --out out --detailed-exitcode  # then: what the adopted PKI lacks"
+    )]
+    Adopt(adopt::AdoptArgs),
     /// Write one host's files from the output tree, decrypted, under a root directory or as a tar stream.
     #[command(
         after_help = "Examples:\n  certplan export plan.toml --out out --host node1 --to - | ssh root@node1 bsdtar -x --safe-writes -C /\n  certplan export plan.toml --out out --host node1 --to /mnt/node1-root --identity ci.agekey"
@@ -204,6 +210,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Adopt(args) => adopt::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Graph(args) => graph::run(&args),

@@ -36,6 +36,14 @@ impl Fingerprint {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A fingerprint no artifact has: recorded for adopted material that
+    /// is not what the plan describes, so that the next run compares the
+    /// recorded spec with the plan's and says what differs.
+    #[must_use]
+    pub fn differing() -> Self {
+        Self("adopted, not as planned".into())
+    }
 }
 
 /// Why an artifact depends on another.

@@ -18,7 +18,7 @@ mod probe;
 mod render;
 mod source;
 mod verifier;
-mod x509;
+pub(crate) mod x509;
 
 pub use check::Check;
 pub use probe::{ENDPOINTS as PROBE_ENDPOINTS, Probe, probe_host};

@@ -76,7 +76,7 @@ pub fn profile(spec: &CertSpec, is_ca: bool, cert: &X509Certificate<'_>) -> Vec<
     problems
 }
 
-fn values<'a, 'b: 'a>(iter: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'b>>) -> Vec<String> {
+pub fn values<'a, 'b: 'a>(iter: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'b>>) -> Vec<String> {
     iter.map(|attr| attr.as_str().map_or_else(|_| "(unreadable)".into(), String::from)).collect()
 }
 
@@ -98,7 +98,7 @@ fn set_difference(name: &str, want: &[String], have: &[String]) -> String {
 }
 
 /// The DNS and IP SANs of a certificate, sorted.
-fn sans(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<String>) {
+pub fn sans(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<String>) {
     let mut dns = Vec::new();
     let mut ip = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
@@ -124,14 +124,14 @@ fn ip_text(bytes: &[u8]) -> String {
     .unwrap_or_else(|_| hex::encode(bytes))
 }
 
-fn eku_name(eku: Eku) -> &'static str {
+pub fn eku_name(eku: Eku) -> &'static str {
     match eku {
         Eku::ServerAuth => "serverAuth",
         Eku::ClientAuth => "clientAuth",
     }
 }
 
-fn ekus(cert: &X509Certificate<'_>) -> Vec<&'static str> {
+pub fn ekus(cert: &X509Certificate<'_>) -> Vec<&'static str> {
     let Ok(Some(ext)) = cert.extended_key_usage() else {
         return Vec::new();
     };
