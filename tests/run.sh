@@ -9,7 +9,8 @@
 # there is no dpkg-shlibdeps, and age when there is no age command (it
 # decrypts the encrypted trees of tests/secrets.rs), and libarchive-tools
 # when there is no bsdtar (the documented install reads export's tar stream
-# with it). As another user than
+# with it), and golang-cfssl when there is no cfssl (tests/adopt.rs builds a
+# hard-way tree with it to adopt). As another user than
 # root it prints what to install and stops. With pip it installs the Python
 # checkers (pkilint, cryptography, prometheus-client) and pre-commit, pinned;
 # with cargo, mdbook and cargo-deb, pinned.
@@ -30,7 +31,7 @@ have_tool() {
 }
 
 missing=()
-for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps age bsdtar; do
+for tool in etcd etcdctl openssl kubectl pip dpkg-shlibdeps age bsdtar cfssl; do
     have_tool "$tool" || missing+=("$tool")
 done
 
@@ -41,6 +42,7 @@ if ((${#missing[@]} > 0)); then
     have dpkg-shlibdeps || packages+=(dpkg-dev)
     have age || packages+=(age)
     have bsdtar || packages+=(libarchive-tools)
+    have cfssl || packages+=(golang-cfssl)
     echo "tests/run.sh: missing ${missing[*]} (Debian packages: ${packages[*]})" >&2
     if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
         echo "tests/run.sh: cannot install packages here (not root, or no apt-get). Install them, then run this again:" >&2
