@@ -15,6 +15,7 @@
 
 mod common;
 
+mod adopt;
 mod audit;
 mod book;
 mod bootstrap;
