@@ -58,18 +58,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::common::applied::artifacts;
 use crate::common::problems::Problems;
+use crate::common::snapshot::{Snapshot, snapshot};
 use crate::common::{artifact, describe, write_plan};
 
 /// A kubeadm-shaped plan: `plans/kubeadm.toml` cut down to one control-plane
@@ -327,7 +326,8 @@ fn a_kubeadm_shaped_tree_made_with_openssl_is_adopted() {
         .filter(|name| is_material(name) || name.starts_with("kubeconfig/"))
         .map(str::to_string)
         .collect();
-    let missing: Vec<&String> = expected.difference(&adopted_ids(&adopted)).collect();
+    let listed = adopted_ids(&adopted);
+    let missing: Vec<&String> = expected.difference(&listed).collect();
     assert!(missing.is_empty(), "adopt does not list as adopted: {missing:?}\n{adopted:#}");
     let planned = work.plan_json(&b);
     assert_eq!(material_changes(&planned), Vec::<String>::new(), "`plan` after adopting a kubeadm tree:\n{planned:#}");
@@ -373,7 +373,8 @@ fn a_cfssl_hard_way_tree_is_adopted() {
     let mut expected: BTreeSet<String> =
         artifacts(&work.doc).into_iter().map(id).filter(|name| is_material(name)).map(str::to_string).collect();
     expected.insert("token-file/bootstrap".to_string());
-    let missing: Vec<&String> = expected.difference(&adopted_ids(&adopted)).collect();
+    let listed = adopted_ids(&adopted);
+    let missing: Vec<&String> = expected.difference(&listed).collect();
     assert!(missing.is_empty(), "adopt does not list as adopted: {missing:?}\n{adopted:#}");
     assert_eq!(strings(&artifact(&work.doc, "cert/apiserver")["eku"]), ["serverAuth"], "the plan's API server EKU");
     let noted = adopted["notes"].as_array().is_some_and(|notes| {
@@ -622,52 +623,6 @@ fn adopted_ids(doc: &Value) -> BTreeSet<String> {
 
 // ---------------------------------------------------------------------------
 // Trees: snapshots and comparisons.
-
-/// What a file or directory looks like: its content hash (empty for a
-/// directory), mtime, mode and owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    sha256: String,
-    mtime: SystemTime,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-/// Every file and directory under a root (not the root itself), by path
-/// relative to it; a directory's path ends in `/`.
-type Snapshot = BTreeMap<String, Stamp>;
-
-fn snapshot(root: &Path) -> Snapshot {
-    fn walk(root: &Path, dir: &Path, into: &mut Snapshot) {
-        for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
-            let path = entry.expect("a directory entry").path();
-            let meta = fs::symlink_metadata(&path).expect("stat");
-            let rel = path.strip_prefix(root).expect("under the root").to_string_lossy().into_owned();
-            let sha256 = if meta.is_file() {
-                hex::encode(Sha256::digest(fs::read(&path).expect("read a file")))
-            } else {
-                String::new()
-            };
-            let stamp = Stamp {
-                sha256,
-                mtime: meta.modified().expect("mtime"),
-                mode: meta.mode() & 0o7777,
-                uid: meta.uid(),
-                gid: meta.gid(),
-            };
-            if meta.is_dir() {
-                into.insert(format!("{rel}/"), stamp);
-                walk(root, &path, into);
-            } else {
-                into.insert(rel, stamp);
-            }
-        }
-    }
-    let mut snapshot = Snapshot::new();
-    walk(root, root, &mut snapshot);
-    snapshot
-}
 
 /// Nothing under a root changed between two snapshots.
 fn assert_untouched(before: &Snapshot, after: &Snapshot, what: &str) {

@@ -24,10 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::common::applied::artifacts;
 use crate::common::repo::Repo;
+use crate::common::snapshot::{Snapshot, snapshot};
 use crate::common::{describe, inspect, plan_path, plan_with_key, repo_root, write_plan};
 
 /// A throwaway test identity (`age-keygen`, made for these tests only) and
@@ -218,52 +218,6 @@ impl Tree {
 
 // ---------------------------------------------------------------------------
 // Reading trees.
-
-/// What a file or directory looks like: its content hash (empty for a
-/// directory), mtime, mode and owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    sha256: String,
-    mtime: SystemTime,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-/// Every file and directory under a root (not the root itself), by path
-/// relative to it; a directory's path ends in `/`.
-type Snapshot = BTreeMap<String, Stamp>;
-
-fn snapshot(root: &Path) -> Snapshot {
-    fn walk(root: &Path, dir: &Path, into: &mut Snapshot) {
-        for entry in fs::read_dir(dir).expect("read dir") {
-            let path = entry.expect("dir entry").path();
-            let meta = fs::symlink_metadata(&path).expect("stat");
-            let rel = path.strip_prefix(root).expect("under the root").to_string_lossy().into_owned();
-            let sha256 = if meta.is_file() {
-                hex::encode(Sha256::digest(fs::read(&path).expect("read file")))
-            } else {
-                String::new()
-            };
-            let stamp = Stamp {
-                sha256,
-                mtime: meta.modified().expect("mtime"),
-                mode: meta.mode() & 0o7777,
-                uid: meta.uid(),
-                gid: meta.gid(),
-            };
-            if meta.is_dir() {
-                into.insert(format!("{rel}/"), stamp);
-                walk(root, &path, into);
-            } else {
-                into.insert(rel, stamp);
-            }
-        }
-    }
-    let mut snapshot = Snapshot::new();
-    walk(root, root, &mut snapshot);
-    snapshot
-}
 
 /// Every path whose entry differs between two snapshots in any way, or is
 /// in one of them only.

@@ -65,6 +65,11 @@ pub enum AdoptError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The output directory already holds a tree certplan wrote.
+    #[error(
+        "`{0}` already holds an output tree (its state file is `{0}/.certplan/state.json`): `adopt` writes a new tree; run `certplan plan` on this one, or give an empty directory"
+    )]
+    TreeExists(String),
     /// The output directory already holds something.
     #[error(
         "`{0}` is not empty: `adopt` writes a new output tree; give a directory that does not exist yet or is empty"
@@ -151,6 +156,9 @@ pub fn adopt(
     }
     if model.key_rotation.is_some() {
         return Err(AdoptError::Rotation("sets.service-account".into()));
+    }
+    if out.join(STATE_PATH).exists() {
+        return Err(AdoptError::TreeExists(out.display().to_string()));
     }
     let empty = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_none(),

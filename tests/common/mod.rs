@@ -10,6 +10,7 @@ pub mod applied;
 pub mod cert;
 pub mod problems;
 pub mod repo;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
