@@ -29,6 +29,7 @@ mod export_consumers;
 mod git_driver;
 mod github_action;
 mod golden;
+mod hierarchy;
 mod incremental;
 mod independent_checkers;
 mod kubectl_client;

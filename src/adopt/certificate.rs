@@ -31,9 +31,9 @@ pub struct Taken {
 }
 
 /// Holds a certificate (`cert`, PEM) and its key (`key`, PEM) against
-/// `spec`. `issuer` is the adopted CA that must have signed a leaf (`None`
-/// for a CA, which must sign itself: `signer`). `Err` says why they cannot be
-/// adopted at all.
+/// `spec`. `signer` is the adopted CA that must have signed it: a leaf's
+/// CA, an intermediate's parent; `None` for a root, which signs itself.
+/// `Err` says why they cannot be adopted at all.
 pub fn take(
     spec: &CertSpec,
     is_ca: bool,
@@ -59,10 +59,14 @@ pub fn take(
         if usage.is_some_and(|u| !u.key_cert_sign()) {
             return Err("a CA certificate whose key usage does not allow keyCertSign".into());
         }
-        if let Some(reason) = x509::chain(&cert, &cert, "itself") {
-            return Err(format!(
-                "not self-signed ({reason}); a CA signed by another comes with `parent`, which certplan does not have yet"
-            ));
+        // An intermediate is signed by its parent (`signer`), a root by itself.
+        if let Some(parent) = signer {
+            let parent = x509::parse(&parent.cert_der).ok_or("its parent cannot be parsed")?;
+            if let Some(reason) = x509::chain(&cert, &parent, spec.issuer.as_str()) {
+                return Err(reason);
+            }
+        } else if let Some(reason) = x509::chain(&cert, &cert, "itself") {
+            return Err(format!("not self-signed ({reason}); a CA signed by another is described with `parent`"));
         }
     } else {
         if ca_flag {

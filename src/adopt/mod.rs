@@ -321,8 +321,13 @@ impl Taker<'_> {
                 return Ok(());
             }
         };
+        let is_root = is_ca && spec.issuer == artifact.id;
         let issuer = match self.materials.get(&spec.issuer) {
-            Some(Material::Cert(issued)) if !is_ca => Some(issued),
+            Some(Material::Cert(issued)) if !is_root => Some(issued),
+            _ if is_ca && !is_root => {
+                let reason = format!("its parent `{}` was not adopted", spec.issuer);
+                return Err(AdoptError::Ca { id: artifact.id.clone(), origin: cert.origin, reason });
+            }
             _ => None,
         };
         let taken = match certificate::take(spec, is_ca, &cert.bytes, &key.bytes, issuer, self.now) {

@@ -307,6 +307,17 @@ impl Decider<'_> {
                     self.push(i, Action::Reissue, reason, false, writes, removes);
                     return Ok(());
                 }
+                // A leaf presents the intermediate that signs it in its chain.
+                Relation::Signs
+                    if self.new_content[link.index]
+                        && !is_ca
+                        && self.model.artifacts[link.index].spec.cert().is_some_and(|ca| ca.path_len.is_some()) =>
+                {
+                    let reason = format!("its issuer `{input}` is issued again, and its chain holds it");
+                    let writes = self.keeping_key(i, recorded, paths());
+                    self.push(i, Action::Reissue, reason, false, writes, removes);
+                    return Ok(());
+                }
                 Relation::Embeds if self.new_content[link.index] => {
                     self.push(i, Action::Rewrite, format!("embeds `{input}`, which changes"), false, paths(), removes);
                     return Ok(());
@@ -377,11 +388,14 @@ impl Decider<'_> {
         }
         let mut damaged = Vec::new();
         let mut added = Vec::new();
+        // An offline CA's key is meant to be gone from the tree.
+        let offline = self.model.offline.contains(&artifact.id);
         for placement in &artifact.files {
             match recorded.files.get(&placement.path) {
                 None => added.push(placement.path.clone()),
                 Some(file) => match self.disk.status(&placement.path, file) {
                     FileStatus::Intact => {}
+                    FileStatus::Missing if offline && placement.role == FileRole::Key => {}
                     status => damaged.push((placement.path.clone(), placement.role, status)),
                 },
             }

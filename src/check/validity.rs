@@ -1,5 +1,5 @@
-//! Rules on lifetimes and key strength: leaves that outlive their CA or a
-//! year, RSA keys below 2048 bits.
+//! Rules on lifetimes and key strength: leaves (and intermediate CAs) that
+//! outlive their CA, leaves valid over a year, RSA keys below 2048 bits.
 //!
 //! Lifetimes are reported where the plan writes them: a leaf's own or its
 //! set's `validity`, else the CA's when the leaf keeps the default. Leaves
@@ -39,7 +39,12 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
     for artifact in &model.artifacts {
         weak_key(artifact, &mut weak_keys);
         token_signing_key(artifact, diagnostics);
-        let Spec::Cert(cert) = &artifact.spec else { continue };
+        // Leaves, and intermediate CAs under their parent.
+        let (cert, is_leaf) = match &artifact.spec {
+            Spec::Cert(cert) => (cert, true),
+            Spec::Ca(cert) if cert.issuer != artifact.id => (cert, false),
+            _ => continue,
+        };
         let Some(ca_artifact) = model.artifact(&cert.issuer) else { continue };
         let Some(ca) = ca_artifact.spec.cert() else { continue };
         let key = |rule, issuer, at: Option<Range<usize>>| (rule, issuer, at.map(|r| (r.start, r.end)), cert.validity);
@@ -49,7 +54,7 @@ pub fn check(model: &Model, diagnostics: &mut Diagnostics) {
             let group = groups.entry(key(RuleId::LeafOutlivesCa, Some(&cert.issuer), at)).or_default();
             group.leaves.push(&artifact.id);
             group.validity = ca.validity;
-        } else if cert.validity > ONE_YEAR {
+        } else if is_leaf && cert.validity > ONE_YEAR {
             let at = span_of(artifact, artifact.spans.validity.as_ref());
             groups.entry(key(RuleId::ValidityOverAYear, None, at)).or_default().leaves.push(&artifact.id);
         }

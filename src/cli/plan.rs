@@ -48,9 +48,14 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
         .ok()
         .filter(|changes| changes.iter().any(|c| c.action != crate::changes::Action::Create))
         .map(|changes| rollout_of(&compiled, changes));
+    if let Ok(changes) = &changes {
+        for need in crate::pipeline::offline_keys_needed(&compiled, changes, &tree) {
+            eprintln!("warning: {need}");
+        }
+    }
+    warn_hard_cut(&decide.rotate, &compiled.model);
     load::release(compiled);
     let changes = changes?;
-    warn_hard_cut(&decide.rotate);
     if let Some(file) = &args.save {
         let saved = SavedPlan::new(plan, &loaded.source, out, &tree, &options, &changes)
             .with_templates(decide.templates.as_deref(), &templates);
@@ -90,10 +95,21 @@ fn rollout_of(compiled: &Compiled, changes: &[Change]) -> Rollout {
 }
 
 /// Warns that `--rotate ca/NAME` replaces a CA in one step: a host with the
-/// new tree trusts none of the others until every host has it.
-fn warn_hard_cut(rotate: &[String]) {
+/// new tree trusts none of the others until every host has it. The staged
+/// way is offered for CAs outside a hierarchy, which it is for.
+fn warn_hard_cut(rotate: &[String], model: &crate::model::Model) {
+    let in_hierarchy = |id: &crate::model::ArtifactId| {
+        model.artifacts.iter().any(|a| match &a.spec {
+            crate::model::Spec::Ca(ca) => ca.issuer != a.id && (a.id == *id || ca.issuer == *id),
+            _ => false,
+        })
+    };
     for id in rotate.iter().filter_map(|text| crate::model::ArtifactId::parse(text)) {
-        if let Some(name) = id.ca_name() {
+        if id.ca_name().is_some() && in_hierarchy(&id) {
+            eprintln!(
+                "warning: `--rotate {id}` replaces the CA and everything it signs at once: each host that gets the new tree stops trusting the hosts that have not, until every host has it."
+            );
+        } else if let Some(name) = id.ca_name() {
             eprintln!(
                 "warning: `--rotate {id}` replaces the CA and everything it signs at once: each host that gets the new tree stops trusting the hosts that have not, until every host has it. On a running cluster, rotate in steps instead: `rotation = \"trust\"` in `[cas.{name}]`, then `\"issue\"`, then `\"retire\"`."
             );

@@ -87,6 +87,9 @@ rule_ids! {
     SansOnClientSet = "sans-on-client-set", Error, "SANs on a set of client certificates";
     SansOverrideUnsupported = "sans-override-unsupported", Error,
         "a complete `sans` list on a set other than `apiserver`";
+    CaParentCycle = "ca-parent-cycle", Error, "a CA whose `parent` chain leads back to itself";
+    RotationInHierarchy = "rotation-in-hierarchy", Error,
+        "staged `rotation` of a CA that has a `parent` or signs intermediates";
     RotationUnsupported = "rotation-unsupported", Error,
         "`rotation` on a set other than `service-account` (certificates rotate with their CA)";
     MissingRole = "missing-role", Error, "no host runs etcd or the control plane";

@@ -101,10 +101,12 @@ pub enum GraphError {
     Cycle(ArtifactId),
 }
 
-/// The artifacts a spec depends on, and how.
-fn relations(spec: &Spec) -> Vec<(&ArtifactId, Relation)> {
-    match spec {
+/// The artifacts an artifact depends on, and how.
+fn relations(artifact: &Artifact) -> Vec<(&ArtifactId, Relation)> {
+    match &artifact.spec {
         Spec::Cert(cert) => vec![(&cert.issuer, Relation::Signs)],
+        // An intermediate CA is signed by its parent; a root by itself.
+        Spec::Ca(ca) if ca.issuer != artifact.id => vec![(&ca.issuer, Relation::Signs)],
         Spec::Kubeconfig(kubeconfig) => {
             vec![(&kubeconfig.ca, Relation::Embeds), (kubeconfig.credential.artifact(), Relation::Embeds)]
         }
@@ -127,7 +129,7 @@ impl Graph {
         let mut dag: DiGraph<usize, ()> = DiGraph::with_capacity(count, count);
         let nodes: Vec<NodeIndex> = (0..count).map(|i| dag.add_node(i)).collect();
         for (i, artifact) in model.artifacts.iter().enumerate() {
-            for (input, relation) in relations(&artifact.spec) {
+            for (input, relation) in relations(artifact) {
                 // A CA signs itself: not an edge.
                 if *input == artifact.id {
                     continue;

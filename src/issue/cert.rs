@@ -139,7 +139,8 @@ fn wrap(algorithm: KeyAlgorithm, pair: KeyPair) -> Result<KeyMaterial, IssueErro
     })
 }
 
-/// Issues a certificate: self-signed when `issuer` is `None` (a CA).
+/// Issues a certificate: self-signed when `issuer` is `None` (a root CA),
+/// an intermediate CA when the spec has a `path_len`, else a leaf.
 pub fn issue_cert(
     spec: &CertSpec,
     issuer: Option<&Issued>,
@@ -169,11 +170,12 @@ pub fn issue_cert(
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.distinguished_name = distinguished_name(spec);
     params.subject_alt_names = subject_alt_names(spec)?;
-    let is_ca = issuer.is_none();
+    let is_ca = issuer.is_none() || spec.path_len.is_some();
     if is_ca {
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.is_ca = IsCa::Ca(spec.path_len.map_or(BasicConstraints::Unconstrained, BasicConstraints::Constrained));
         params.key_usages =
             vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.use_authority_key_identifier_extension = issuer.is_some();
     } else {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -272,6 +274,7 @@ mod tests {
 
     fn spec(validity: std::time::Duration) -> CertSpec {
         CertSpec {
+            path_len: None,
             set: None,
             host: None,
             issuer: ArtifactId::ca("test"),

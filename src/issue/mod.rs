@@ -80,6 +80,26 @@ pub fn issue_all(
     Ok(done)
 }
 
+/// The PEM of the intermediate CAs from `ca` up to its root (the root
+/// left out, as TLS peers send chains): empty when `ca` is a root.
+fn intermediates(model: &Model, ca: &ArtifactId, done: &HashMap<ArtifactId, Material>) -> String {
+    let mut chain = String::new();
+    let mut next = Some(ca);
+    // At most one step per CA of the plan: the hierarchy has no cycles.
+    for _ in 0..model.artifacts.len() {
+        let Some(id) = next else { break };
+        let Some(Spec::Ca(spec)) = model.artifact(id).map(|a| &a.spec) else { break };
+        if spec.issuer == *id {
+            break;
+        }
+        if let Some(Material::Cert(issued)) = done.get(id) {
+            chain.push_str(&issued.cert_pem);
+        }
+        next = Some(&spec.issuer);
+    }
+    chain
+}
+
 /// The material of one artifact; `None` for artifacts that are rendered,
 /// not issued. Its issuer, if any, is in `done`.
 fn issue_one(
@@ -92,12 +112,17 @@ fn issue_one(
     let artifact = &model.artifacts[i];
     let reuse = || keys.get(&artifact.id).cloned();
     let material = match &artifact.spec {
-        Spec::Ca(spec) => Material::Cert(issue_cert(spec, None, reuse(), now)?),
-        Spec::Cert(spec) => {
+        Spec::Ca(spec) if spec.issuer == artifact.id => Material::Cert(issue_cert(spec, None, reuse(), now)?),
+        Spec::Ca(spec) | Spec::Cert(spec) => {
             let Some(Material::Cert(ca)) = done.get(&spec.issuer) else {
                 return Err(IssueError::MissingIssuer(spec.issuer.clone()));
             };
-            Material::Cert(issue_cert(spec, Some(ca), reuse(), now)?)
+            let mut issued = issue_cert(spec, Some(ca), reuse(), now)?;
+            // A leaf presents the intermediates above it, up to the root.
+            if matches!(artifact.spec, Spec::Cert(_)) {
+                issued.cert_pem.push_str(&intermediates(model, &spec.issuer, done));
+            }
+            Material::Cert(issued)
         }
         Spec::Keypair(spec) => Material::KeyPair(issue_keypair(spec.key)?),
         Spec::TokenFile(_) => Material::Token { token: new_csv_token(), expires: None },

@@ -141,8 +141,13 @@ pub struct CertSpec {
     pub set: Option<CertSet>,
     /// The host it is bound to.
     pub host: Option<String>,
-    /// The signing CA's id (a CA's own id for a CA).
+    /// The signing CA's id (a root CA's own id; an intermediate's parent).
     pub issuer: ArtifactId,
+    /// For an intermediate CA: how many intermediates may follow it in a
+    /// chain (basicConstraints' pathLenConstraint). Absent for roots and
+    /// leaves, and then not part of the spec's JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_len: Option<u8>,
     /// Its subject.
     pub subject: Subject,
     /// Its subject alternative names.

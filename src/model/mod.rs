@@ -50,6 +50,8 @@ pub struct Model {
     pub rotations: BTreeMap<String, Rotation>,
     /// The rotation of the service-account key pair (`[sets.service-account] rotation`).
     pub key_rotation: Option<Rotation>,
+    /// The CAs whose key is kept off the tree (`[cas.NAME] offline`).
+    pub offline: Vec<ArtifactId>,
     /// Faults of lowering itself (a flag naming a file nothing places). A
     /// plan with check errors may cause them; reported only when it has
     /// none, so they never hide the diagnostic that explains them.

@@ -50,11 +50,65 @@ pub enum ApplyError {
     /// Encrypting or decrypting a secret file failed.
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
+    /// A CA whose key is kept off the tree must sign in this run.
+    #[error(
+        "`{ca}` must sign `{signs}` and its key is offline: put it back at `{path}` for this apply, then take it off the tree again"
+    )]
+    OfflineKey {
+        /// The offline CA.
+        ca: ArtifactId,
+        /// What it must sign first.
+        signs: ArtifactId,
+        /// Where its key goes in the tree.
+        path: String,
+    },
     /// The run must read an encrypted secret and no identity was given.
     #[error(
         "`{0}` must be read to carry out this plan and its secret files are encrypted: give the age identity with `--identity FILE`, `CERTPLAN_AGE_IDENTITY` or `CERTPLAN_AGE_IDENTITY_FILE`"
     )]
     NeedIdentity(ArtifactId),
+}
+
+/// The offline CAs (`[cas.NAME] offline`) these changes need to sign with
+/// whose key is not in the tree: each with the first artifact it must sign
+/// and where its key goes. `plan` warns of them; `apply` refuses.
+#[must_use]
+pub fn offline_keys_needed(compiled: &Compiled, changes: &[Change], tree: &Tree) -> Vec<ApplyError> {
+    let model = &compiled.model;
+    let mut needs: Vec<ApplyError> = Vec::new();
+    for change in changes {
+        let Some(i) = change.index else { continue };
+        if !matches!(change.action, Action::Create | Action::Reissue | Action::Renew) {
+            continue;
+        }
+        let artifact = &model.artifacts[i];
+        let signer = match &artifact.spec {
+            crate::model::Spec::Ca(ca) | crate::model::Spec::Cert(ca) => &ca.issuer,
+            _ => continue,
+        };
+        // A root signs itself: renewing it keeps its key, which must be here.
+        if signer == &artifact.id && change.new_key {
+            continue;
+        }
+        if !model.offline.contains(signer)
+            || needs.iter().any(|n| matches!(n, ApplyError::OfflineKey { ca, .. } if ca == signer))
+        {
+            continue;
+        }
+        let Some(ca) = model.artifact(signer) else { continue };
+        let key_here = tree.state.artifacts.get(signer).is_some_and(|recorded| {
+            recorded.files.iter().any(|(path, file)| {
+                file.role == FileRole::Key && tree.disk.status(path, file) == changes::FileStatus::Intact
+            })
+        });
+        let issued_now = changes.iter().any(|c| &c.id == signer && c.new_key);
+        if key_here || issued_now {
+            continue;
+        }
+        let path = ca.files.iter().find(|f| f.role == FileRole::Key).map(|f| f.path.clone()).unwrap_or_default();
+        needs.push(ApplyError::OfflineKey { ca: signer.clone(), signs: artifact.id.clone(), path });
+    }
+    needs
 }
 
 /// What a run of `apply` brings besides the plan and the tree: the age
@@ -141,6 +195,9 @@ fn carry_out(
     }
     if changes.is_empty() {
         return Ok(ApplyReport { changes });
+    }
+    if let Some(need) = offline_keys_needed(compiled, &changes, &tree).into_iter().next() {
+        return Err(need);
     }
     // `_lock` holds the tree until the state is written.
     let Tree { mut state, mut disk, lock: _lock } = tree;
@@ -365,6 +422,16 @@ fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSe
                     needed.extend(cas.iter().map(|ca| model.artifacts[ca.index].id.clone()));
                 }
             }
+        }
+    }
+    // A leaf signed by an intermediate carries the intermediates above it.
+    let mut ancestors: Vec<ArtifactId> = needed.iter().cloned().collect();
+    while let Some(id) = ancestors.pop() {
+        if let Some(crate::model::Spec::Ca(ca)) = model.artifact(&id).map(|a| &a.spec)
+            && ca.issuer != id
+            && needed.insert(ca.issuer.clone())
+        {
+            ancestors.push(ca.issuer.clone());
         }
     }
     needed.retain(|id| model.position(id).is_none_or(|i| !regenerate.contains(&i)));

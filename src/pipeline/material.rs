@@ -17,7 +17,12 @@ pub fn load(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> Optio
     match &artifact.spec {
         Spec::Ca(cert) | Spec::Cert(cert) => {
             let cert_pem = text(FileRole::Cert)?;
-            let key_pem = text(FileRole::Key)?;
+            // A CA whose key is offline still has a certificate to embed
+            // (signing with it is refused before issuing starts).
+            let key_pem = match text(FileRole::Key) {
+                None if matches!(artifact.spec, Spec::Ca(_)) => String::new(),
+                key => key?,
+            };
             let facts = recorded.cert.as_ref()?;
             let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
             Some(Material::Cert(Issued {

@@ -9,7 +9,7 @@ mod material;
 pub mod saved;
 mod tree;
 
-pub use apply::{ApplyError, ApplyReport, Run, apply, apply_saved, clock, plan_changes};
+pub use apply::{ApplyError, ApplyReport, Run, apply, apply_saved, clock, offline_keys_needed, plan_changes};
 pub use saved::SavedPlan;
 pub use tree::Tree;
 

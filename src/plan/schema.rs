@@ -219,6 +219,18 @@ pub struct CaSection {
     /// Validity.
     #[schemars(with = "Option<String>", extend("x-default" = "`[defaults] ca_validity`", "examples" = ["87600h"]))]
     pub validity: Option<Spanned<String>>,
+    /// The CA that signs this one, by its `[cas.NAME]` name: this CA is then
+    /// an intermediate, and its certificates carry it in their chain.
+    /// Without it the CA signs itself (a root).
+    #[schemars(with = "Option<String>", extend("x-default" = "none: a self-signed root", "examples" = ["root"]))]
+    pub parent: Option<Spanned<String>>,
+    /// The CA's key is kept off the output tree (an offline root): after an
+    /// apply that issues or signs with it, move its key file out of the
+    /// tree; `plan`, `apply` and `verify` work without it until it must
+    /// sign again, and then say where to put it back for that apply.
+    #[serde(default)]
+    #[schemars(extend("x-default" = false, "examples" = [true]))]
+    pub offline: bool,
     /// The step of a rotation to a new CA under way: `trust` (both CAs
     /// trusted everywhere, leaves still signed by the old one), then `issue`
     /// (every leaf signed by the new one), then `retire` (the old one

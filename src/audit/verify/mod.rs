@@ -208,8 +208,14 @@ pub fn verify(model: &Model, source: Source<'_>, options: &Options) -> Result<Ve
         }
         _ => {}
     }
-    let placed: Vec<Vec<Placement>> =
-        model.artifacts.iter().map(|a| a.files.iter().filter_map(|p| source.place(p)).collect()).collect();
+    // An offline CA's key is meant to be off the tree: not looked for.
+    let offline_key =
+        |a: &crate::model::Artifact, p: &Placement| model.offline.contains(&a.id) && p.role == FileRole::Key;
+    let placed: Vec<Vec<Placement>> = model
+        .artifacts
+        .iter()
+        .map(|a| a.files.iter().filter(|p| !offline_key(a, p)).filter_map(|p| source.place(p)).collect())
+        .collect();
     let in_scope: Vec<_> = model.artifacts.iter().zip(&placed).filter(|(_, files)| !files.is_empty()).collect();
     let mut verifier = Verifier {
         model,

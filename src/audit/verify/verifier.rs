@@ -152,8 +152,10 @@ impl<'a> Verifier<'a> {
     }
 
     pub(super) fn cert(&mut self, artifact: &Artifact, spec: &CertSpec, is_ca: bool) {
-        let issuer = if is_ca { artifact.id.to_string() } else { spec.issuer.to_string() };
-        let issuer_der = if is_ca {
+        // A root signs itself; an intermediate or a leaf is signed by its issuer.
+        let is_root = is_ca && spec.issuer == artifact.id;
+        let issuer = spec.issuer.to_string();
+        let issuer_der = if is_root {
             None
         } else {
             self.canonical(&spec.issuer, FileRole::Cert).and_then(|(_, pem)| x509::cert_der(&pem))
@@ -184,13 +186,13 @@ impl<'a> Verifier<'a> {
             for (check, message) in x509::profile(spec, is_ca, &cert) {
                 self.fail(artifact, Some(&path), check, message);
             }
-            let issuer_cert = if is_ca { Some(cert.clone()) } else { issuer_der.as_deref().and_then(x509::parse) };
+            let issuer_cert = if is_root { Some(cert.clone()) } else { issuer_der.as_deref().and_then(x509::parse) };
             if let Some(ca) = &issuer_cert {
                 if let Some(problem) = x509::chain(&cert, ca, &issuer) {
                     self.fail(artifact, Some(&path), Check::Chain, problem);
                 }
                 let ca_end = ca.validity().not_after.to_datetime();
-                if !is_ca && cert.validity().not_after.to_datetime() > ca_end {
+                if !is_root && cert.validity().not_after.to_datetime() > ca_end {
                     let message = format!("it is valid until after `{issuer}` expires ({})", rfc3339(ca_end));
                     self.fail(artifact, Some(&path), Check::OutlivesCa, message);
                 }

@@ -47,6 +47,7 @@ pub fn build(context: Context) -> Model {
         let (step, span) = set.rotation.clone()?;
         Some(Rotation { step, span })
     });
+    let offline = context.cas.iter().filter(|ca| ca.offline).map(|ca| ArtifactId::ca(&ca.name)).collect();
     Model {
         cluster: context.cluster,
         layout: context.layout,
@@ -59,6 +60,7 @@ pub fn build(context: Context) -> Model {
         index,
         rotations,
         key_rotation,
+        offline,
         faults,
     }
 }
@@ -236,11 +238,14 @@ impl<'c> Builder<'c> {
     }
 
     fn push_ca(&mut self, ca: &CaConfig, id: ArtifactId, files: Vec<Placement>) {
+        let issuer = ca.parent.as_ref().map_or_else(|| id.clone(), |(parent, _)| ArtifactId::ca(parent));
+        let path_len = ca.parent.as_ref().map(|_| self.intermediates_below(&ca.name));
         self.artifacts.push(Artifact {
             spec: Spec::Ca(CertSpec {
                 set: None,
                 host: None,
-                issuer: id.clone(),
+                issuer,
+                path_len,
                 subject: ca.subject.clone(),
                 sans: Sans::default(),
                 eku: Vec::new(),
@@ -252,6 +257,28 @@ impl<'c> Builder<'c> {
             origin: Some(ca.span.clone()),
             spans: Spans { key: ca.key_span.clone(), validity: ca.validity_span.clone(), ..Spans::default() },
         });
+    }
+
+    /// How many levels of intermediate CAs the plan puts below `[cas.NAME]`
+    /// (its pathLenConstraint: 0 for one that signs only leaves).
+    fn intermediates_below(&self, name: &str) -> u8 {
+        let cas = &self.context.cas;
+        let mut depth = 0u8;
+        let mut level: Vec<&str> = vec![name];
+        // The hierarchy has no cycles (checked); bound the walk all the same.
+        for _ in 0..cas.len() {
+            let below: Vec<&str> = cas
+                .iter()
+                .filter(|ca| ca.parent.as_ref().is_some_and(|(parent, _)| level.contains(&parent.as_str())))
+                .map(|ca| ca.name.as_str())
+                .collect();
+            if below.is_empty() {
+                break;
+            }
+            depth = depth.saturating_add(1);
+            level = below;
+        }
+        depth
     }
 
     /// Whether the controller-manager signs kubelet certificates with this CA
@@ -299,6 +326,7 @@ impl<'c> Builder<'c> {
         self.artifacts.push(Artifact {
             id: leaf.id,
             spec: Spec::Cert(CertSpec {
+                path_len: None,
                 set: Some(leaf.set),
                 host: leaf.host.map(|h| h.name.clone()),
                 issuer: set_ca(self.context, leaf.set),
@@ -585,6 +613,7 @@ impl<'c> Builder<'c> {
             self.artifacts.push(Artifact {
                 id: ArtifactId::user_cert(&user.name),
                 spec: Spec::Cert(CertSpec {
+                    path_len: None,
                     set: Some(CertSet::ApiserverClient),
                     host: None,
                     issuer: user.ca.as_ref().map_or_else(

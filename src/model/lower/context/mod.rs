@@ -68,6 +68,10 @@ pub struct CaConfig {
     pub span: Range<usize>,
     /// The rotation step the plan asks for, where it is written.
     pub rotation: Option<(crate::plan::RotationStep, Range<usize>)>,
+    /// The CA that signs it (an intermediate), where it is written.
+    pub parent: Option<(String, Range<usize>)>,
+    /// Whether its key is kept off the tree.
+    pub offline: bool,
 }
 
 impl Context {
