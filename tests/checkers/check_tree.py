@@ -128,13 +128,16 @@ class Tree:
                 keys.extend(b for b in found if b.label in PRIVATE_KEY_LABELS)
         if len(self.blocks) > before:
             self.pem_files.add(rel)
-        if len(certs) != len(keys):
+        # client-go reads client-certificate-data as the leaf and then the
+        # intermediates that chain it to its CA (Go's tls.X509KeyPair): the
+        # first certificate is the one the single key belongs to.
+        if (certs or keys) and (len(keys) != 1 or not certs):
             self.problem(
                 rel,
                 "kubeconfig",
                 f"{len(certs)} client certificates but {len(keys)} client keys",
             )
-        self.kubeconfig_pairs.extend((rel, cert, key) for cert, key in zip(certs, keys))
+        self.kubeconfig_pairs.extend((rel, cert, key) for cert, key in zip(certs[:1], keys[:1]))
 
     def problem(self, where, checker, finding):
         self.problems.append(f"{where}: {checker}: {finding}")
