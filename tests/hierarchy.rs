@@ -56,7 +56,7 @@ fn openssl_verify(anchor: &Path, leaf: &Path, purpose: &str, partial: bool) -> R
 /// Verifies a leaf and the intermediates its file carries with rustls'
 /// webpki verifiers, trusting `anchors` alone: as a client certificate for
 /// `sslclient`, else as a server certificate for the first name it has.
-fn rustls_verify(anchors: &[Vec<u8>], chain: &[Vec<u8>], purpose: &str) -> Result<(), String> {
+pub(crate) fn rustls_verify(anchors: &[Vec<u8>], chain: &[Vec<u8>], purpose: &str) -> Result<(), String> {
     use rustls::client::WebPkiServerVerifier;
     use rustls::client::danger::ServerCertVerifier as _;
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};

@@ -26,6 +26,7 @@ mod debian_package;
 mod diagnostics;
 mod etcd_cluster;
 mod export_consumers;
+mod external_ca;
 mod git_driver;
 mod github_action;
 mod golden;

@@ -184,17 +184,9 @@ fn date(when: OffsetDateTime) -> String {
 /// The PEM of one certificate: the file's own text when it holds just that
 /// one, else the first encoded anew (a file with a chain behind the leaf).
 fn single_pem(file: &[u8], der: &[u8]) -> String {
-    use base64::Engine;
     let text = String::from_utf8_lossy(file);
     if text.matches("-----BEGIN ").count() == 1 {
         return text.into_owned();
     }
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
+    crate::issue::certificate_pem(der)
 }

@@ -8,7 +8,7 @@
 //!
 //! Nothing under a root is ever written; nothing outside the new tree is.
 
-mod certificate;
+pub(crate) mod certificate;
 mod kubeconfig;
 mod sources;
 
@@ -199,6 +199,7 @@ pub fn adopt(
                     .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
                 cert,
                 files: BTreeMap::new(),
+                requested: None,
             },
         );
     }
@@ -280,6 +281,10 @@ impl Taker<'_> {
             return Ok(());
         };
         let is_ca = matches!(artifact.spec, Spec::Ca(_));
+        if spec.external.is_some() {
+            self.take_external(i);
+            return Ok(());
+        }
         let mut cert = self.first_found(artifact, FileRole::Cert);
         let mut key = self.first_found(artifact, FileRole::Key);
         if is_ca && key.is_none() {
@@ -362,6 +367,25 @@ impl Taker<'_> {
         self.materials.insert(artifact.id.clone(), Material::Cert(taken.issued));
         self.record(i, found_spec, Some(cert_state));
         Ok(())
+    }
+
+    /// A CA certplan does not hold: its certificate is the plan's file,
+    /// wherever the hosts keep a copy of it.
+    fn take_external(&mut self, i: usize) {
+        let model = self.model;
+        let artifact = &model.artifacts[i];
+        let Some(spec) = artifact.spec.cert() else { return };
+        let Some(issued) = model.external_pem.get(&artifact.id).and_then(|pem| crate::issue::external(spec, pem))
+        else {
+            return;
+        };
+        let pem = issued.cert_pem.clone();
+        let by_role: [(FileRole, &[u8]); 1] = [(FileRole::Cert, pem.as_bytes())];
+        self.place_all(i, &by_role);
+        let from = artifact.files.iter().filter_map(|f| self.sources.read(f)).map(|f| f.origin).take(1).collect();
+        self.adoption.adopted.push(Adopted { id: artifact.id.clone(), from });
+        self.materials.insert(artifact.id.clone(), Material::Cert(issued));
+        self.record(i, artifact.spec.clone(), None);
     }
 
     /// A CA key the plan keeps only in `cluster/`, looked for beside the

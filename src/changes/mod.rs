@@ -6,6 +6,7 @@
 mod disk;
 pub mod fields;
 mod reason;
+pub mod requests;
 pub mod rollout;
 pub mod rotation;
 #[cfg(test)]
@@ -49,6 +50,12 @@ pub enum Action {
     Reencrypt,
     /// It left the plan: delete its files.
     Remove,
+    /// A CA certplan does not hold must sign it: write its key and a
+    /// certificate request, and wait for the signed certificate.
+    Request,
+    /// It embeds or is signed by something still awaiting its signed
+    /// certificate: nothing to write yet.
+    Wait,
 }
 
 impl Action {
@@ -65,6 +72,8 @@ impl Action {
             Self::Place => "place",
             Self::Remove => "remove",
             Self::Reencrypt => "reencrypt",
+            Self::Request => "request",
+            Self::Wait => "wait",
         }
     }
 }
@@ -206,6 +215,7 @@ pub fn decide(
     for change in changes.iter_mut().filter(|c| c.action == Action::Remove) {
         change.removes.retain(|path| !decider.is_placed(path));
     }
+    requests::settle(model, graph, state, disk, &mut changes);
     Ok(changes)
 }
 
@@ -270,6 +280,17 @@ impl Decider<'_> {
             self.push(i, Action::Create, reason, true, paths(), Vec::new());
             return Ok(());
         };
+        // Requested from a CA certplan does not hold, never signed yet.
+        if recorded.requested.is_some() && recorded.cert.is_none() {
+            let writes = self.keeping_key(i, recorded, paths());
+            self.push(i, Action::Create, "its certificate was requested".into(), false, writes, Vec::new());
+            // The key the request was made with stays: it is what the signer certifies.
+            self.new_key[i] = false;
+            if let Some(change) = self.changes.last_mut() {
+                change.new_key = false;
+            }
+            return Ok(());
+        }
         let mut removes = left_behind(artifact, recorded);
         removes.retain(|path| !self.is_placed(path));
         // Serialising the spec is only needed when the fingerprint moved.

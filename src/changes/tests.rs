@@ -67,7 +67,7 @@ fn applied(compiled: &Compiled) -> (State, MemoryTree) {
         let spec = serde_json::value::to_raw_value(&artifact.spec).expect("a spec serialises");
         state.artifacts.insert(
             artifact.id.clone(),
-            ArtifactState { fingerprint: compiled.graph.fingerprints[i].clone(), spec, cert, files },
+            ArtifactState { fingerprint: compiled.graph.fingerprints[i].clone(), spec, cert, files, requested: None },
         );
     }
     (state, tree)

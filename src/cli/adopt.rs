@@ -40,8 +40,7 @@ pub struct AdoptArgs {
 pub fn run(args: &AdoptArgs) -> Result<Outcome, Error> {
     let loaded = load::read_plan(&args.plan)?;
     let (mut compiled, ()) = load::compile_beside(&loaded, || ())?;
-    let templates = load::templates(&args.plan, args.templates.as_deref(), &compiled.model)?;
-    compiled.use_templates(&templates);
+    let templates = load::prepare(&mut compiled, &args.plan, args.templates.as_deref())?;
     let now = load::clock(args.now.as_deref())?;
     let sources = Sources::new(&compiled.model, &args.hosts, args.cluster.as_deref()).map_err(Error::Adopt)?;
     let adoption = adopt(&compiled, &args.out, &sources, &templates, now).map_err(Error::Adopt)?;

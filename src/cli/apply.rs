@@ -56,8 +56,7 @@ fn apply_plan(args: &ApplyArgs, loaded: &load::Loaded) -> Result<ApplyReport, Er
     let (mut compiled, tree) = load::compile_beside(loaded, || Tree::lock_existing(out))?;
     let tree = tree.map_err(Error::Tree)?;
     let options = plan::options(&args.decide)?;
-    let templates = load::templates(&args.plan, args.decide.templates.as_deref(), &compiled.model)?;
-    compiled.use_templates(&templates);
+    let templates = load::prepare(&mut compiled, &args.plan, args.decide.templates.as_deref())?;
     let keyring = load::keyring(args.decide.identity.as_deref())?;
     let progress = Progress::for_terminal(global::quiet());
     let report = apply(&compiled, out, tree, &options, &templates, Run { keyring, progress: &progress });
@@ -77,8 +76,7 @@ fn apply_saved_plan(args: &ApplyArgs, saved: &SavedPlan) -> Result<ApplyReport, 
     let (mut compiled, tree) = load::compile_beside(&loaded, || Tree::lock_existing(&saved.out))?;
     let tree = tree.map_err(Error::Tree)?;
     let options = Options { now: load::clock(args.decide.now.as_deref())?, rotate: saved.rotate.clone() };
-    let templates = load::templates(plan, saved.templates.as_deref(), &compiled.model)?;
-    compiled.use_templates(&templates);
+    let templates = load::prepare(&mut compiled, plan, saved.templates.as_deref())?;
     let keyring = load::keyring(args.decide.identity.as_deref())?;
     let progress = Progress::for_terminal(global::quiet());
     let report = apply_saved(&compiled, saved, tree, &options, &templates, Run { keyring, progress: &progress });

@@ -91,6 +91,9 @@ pub enum Error {
     /// certplan refuses unasked, or a failed key, template or write.
     #[error(transparent)]
     Apply(ApplyError),
+    /// The certificate of an external CA cannot be used.
+    #[error(transparent)]
+    External(crate::pipeline::external::ExternalError),
     /// `adopt` stopped before writing anything.
     #[error(transparent)]
     Adopt(crate::adopt::AdoptError),

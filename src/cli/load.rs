@@ -86,6 +86,16 @@ pub fn templates(
     templates.map_err(Error::Templates)
 }
 
+/// Gets a compiled plan ready to decide and write with: its templates
+/// (which become part of what is compared) and the certificates of its
+/// external CAs, read beside the plan.
+pub fn prepare(compiled: &mut Compiled, plan: &Path, dir: Option<&Path>) -> Result<crate::render::Templates, Error> {
+    let templates = templates(plan, dir, &compiled.model)?;
+    compiled.use_templates(&templates);
+    compiled.use_external_cas(plan.parent().unwrap_or(Path::new(""))).map_err(Error::External)?;
+    Ok(templates)
+}
+
 /// Prints diagnostics as text on stderr.
 pub fn print_text(loaded: &Loaded, diagnostics: &[Diagnostic]) {
     if diagnostics.is_empty() {

@@ -37,8 +37,7 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Error> {
     let loaded = load::read_plan(plan)?;
     // The tree is read while the plan compiles.
     let (mut compiled, tree) = load::compile_beside(&loaded, || Tree::read(out))?;
-    let templates = load::templates(plan, decide.templates.as_deref(), &compiled.model)?;
-    compiled.use_templates(&templates);
+    let templates = load::prepare(&mut compiled, plan, decide.templates.as_deref())?;
     let options = options(decide)?;
     let tree = tree.map_err(Error::Tree)?;
     let changes = plan_changes(&compiled, &tree, &options).map_err(Error::Apply);

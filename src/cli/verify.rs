@@ -156,8 +156,7 @@ pub(super) fn tree_facts(
     out: &Path,
     now: OffsetDateTime,
 ) -> Result<TreeFacts, Error> {
-    let templates = load::templates(plan, None, &compiled.model)?;
-    compiled.use_templates(&templates);
+    load::prepare(compiled, plan, None)?;
     let tree = Tree::read(out).map_err(Error::Tree)?;
     let options = crate::changes::Options { now, rotate: Vec::new() };
     TreeFacts::of(compiled, &tree, out, &options).map_err(Error::Apply)

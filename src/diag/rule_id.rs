@@ -88,6 +88,8 @@ rule_ids! {
     SansOverrideUnsupported = "sans-override-unsupported", Error,
         "a complete `sans` list on a set other than `apiserver`";
     CaParentCycle = "ca-parent-cycle", Error, "a CA whose `parent` chain leads back to itself";
+    ExternalCaConflict = "external-ca-conflict", Error,
+        "an external CA (its key not held) asked to do what needs its key";
     RotationInHierarchy = "rotation-in-hierarchy", Error,
         "staged `rotation` of a CA that has a `parent` or signs intermediates";
     RotationUnsupported = "rotation-unsupported", Error,

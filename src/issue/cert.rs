@@ -178,20 +178,10 @@ pub fn issue_cert(
         params.use_authority_key_identifier_extension = issuer.is_some();
     } else {
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if spec.key.is_rsa() {
-            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-        }
+        params.key_usages = leaf_key_usages(spec);
         params.use_authority_key_identifier_extension = true;
     }
-    params.extended_key_usages = spec
-        .eku
-        .iter()
-        .map(|eku| match eku {
-            Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
-            Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
-        })
-        .collect();
+    params.extended_key_usages = extended_key_usages(spec);
     let subject_key = key.signing_key()?;
     let cert = match issuer {
         None => params.self_signed(subject_key.as_ref()),
@@ -211,6 +201,75 @@ pub fn issue_cert(
         not_before: params.not_before,
         not_after: params.not_after,
     })
+}
+
+/// A certificate signing request for a leaf a CA certplan does not hold
+/// must sign: the whole extension request (SANs, key usage, extended key
+/// usage) is in it, so a signer that copies the requested extensions
+/// (`openssl x509 -req -copy_extensions copyall`, `cfssl sign`) gives
+/// exactly the certificate the plan describes. Returns its PEM.
+pub fn request(spec: &CertSpec, key: &KeyMaterial) -> Result<String, IssueError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(spec);
+    params.subject_alt_names = subject_alt_names(spec)?;
+    params.key_usages = leaf_key_usages(spec);
+    params.extended_key_usages = extended_key_usages(spec);
+    let pair = key.signing_key()?;
+    let request = params
+        .serialize_request(pair.as_ref())
+        .map_err(crypto(format!("write the certificate request for `{}`", spec.subject.cn)))?;
+    request.pem().map_err(crypto(format!("encode the certificate request for `{}`", spec.subject.cn)))
+}
+
+/// A leaf's key usage: signing, and key encipherment for an RSA key.
+fn leaf_key_usages(spec: &CertSpec) -> Vec<KeyUsagePurpose> {
+    let mut usages = vec![KeyUsagePurpose::DigitalSignature];
+    if spec.key.is_rsa() {
+        usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    usages
+}
+
+/// The extended key usages of a spec.
+fn extended_key_usages(spec: &CertSpec) -> Vec<ExtendedKeyUsagePurpose> {
+    spec.eku
+        .iter()
+        .map(|eku| match eku {
+            Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        })
+        .collect()
+}
+
+/// The material of a CA certplan does not hold: its certificate (PEM, as
+/// read from the plan's file), and no key.
+#[must_use]
+pub fn external(spec: &CertSpec, pem: &str) -> Option<Issued> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = block.parse_x509().ok()?;
+    let validity = cert.validity();
+    Some(Issued {
+        cert_pem: pem.to_string(),
+        cert_der: block.contents.clone(),
+        key: KeyMaterial::from_disk(spec.key, super::Secret::new(String::new()), String::new()),
+        serial: hex::encode(cert.raw_serial()),
+        not_before: OffsetDateTime::from_unix_timestamp(validity.not_before.timestamp()).ok()?,
+        not_after: OffsetDateTime::from_unix_timestamp(validity.not_after.timestamp()).ok()?,
+    })
+}
+
+/// The PEM of one DER certificate.
+#[must_use]
+pub fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 fn truncate_seconds(t: OffsetDateTime) -> OffsetDateTime {
@@ -275,6 +334,7 @@ mod tests {
     fn spec(validity: std::time::Duration) -> CertSpec {
         CertSpec {
             path_len: None,
+            external: None,
             set: None,
             host: None,
             issuer: ArtifactId::ca("test"),

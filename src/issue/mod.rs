@@ -8,7 +8,9 @@ mod pkcs8;
 mod secret;
 mod token;
 
-pub use cert::{BACKDATE, IssueError, Issued, KeyMaterial, issue_cert, issue_keypair};
+pub use cert::{
+    BACKDATE, IssueError, Issued, KeyMaterial, certificate_pem, external, issue_cert, issue_keypair, request,
+};
 pub use secret::Secret;
 pub use token::{new_bootstrap_token, new_csv_token, parse_bootstrap_secret, parse_token_csv};
 
@@ -112,6 +114,11 @@ fn issue_one(
     let artifact = &model.artifacts[i];
     let reuse = || keys.get(&artifact.id).cloned();
     let material = match &artifact.spec {
+        Spec::Ca(spec) if spec.external.is_some() => {
+            let pem =
+                model.external_pem.get(&artifact.id).ok_or_else(|| IssueError::MissingIssuer(artifact.id.clone()))?;
+            Material::Cert(external(spec, pem).ok_or_else(|| IssueError::MissingIssuer(artifact.id.clone()))?)
+        }
         Spec::Ca(spec) if spec.issuer == artifact.id => Material::Cert(issue_cert(spec, None, reuse(), now)?),
         Spec::Ca(spec) | Spec::Cert(spec) => {
             let Some(Material::Cert(ca)) = done.get(&spec.issuer) else {

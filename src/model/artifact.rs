@@ -148,6 +148,11 @@ pub struct CertSpec {
     /// leaves, and then not part of the spec's JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_len: Option<u8>,
+    /// For a CA certplan does not hold (`external`): the SHA-256 of its
+    /// certificate as read from its file (empty until read). Absent for
+    /// every other certificate, and then not part of the spec's JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
     /// Its subject.
     pub subject: Subject,
     /// Its subject alternative names.

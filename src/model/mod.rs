@@ -52,10 +52,25 @@ pub struct Model {
     pub key_rotation: Option<Rotation>,
     /// The CAs whose key is kept off the tree (`[cas.NAME] offline`).
     pub offline: Vec<ArtifactId>,
+    /// The CAs certplan does not hold (`[cas.NAME] external`).
+    pub externals: Vec<ExternalCa>,
+    /// The certificate (PEM) of each external CA, once read from its file.
+    pub external_pem: std::collections::HashMap<ArtifactId, String>,
     /// Faults of lowering itself (a flag naming a file nothing places). A
     /// plan with check errors may cause them; reported only when it has
     /// none, so they never hide the diagnostic that explains them.
     pub faults: Vec<MissingFile>,
+}
+
+/// A CA whose key certplan does not hold: where its certificate is.
+#[derive(Debug, Clone)]
+pub struct ExternalCa {
+    /// The CA.
+    pub id: ArtifactId,
+    /// Its certificate file, as the plan writes it (relative to the plan).
+    pub path: String,
+    /// Where the plan writes it.
+    pub span: Range<usize>,
 }
 
 /// A CA rotation the plan asks for.

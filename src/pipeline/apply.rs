@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::Compiled;
+use super::external;
 use super::material;
 use super::saved::{SavedPlan, Stale};
 use super::tree::Tree;
@@ -62,6 +63,9 @@ pub enum ApplyError {
         /// Where its key goes in the tree.
         path: String,
     },
+    /// A signed certificate brought back for a request does not match it.
+    #[error(transparent)]
+    Refused(#[from] super::external::Refused),
     /// The run must read an encrypted secret and no identity was given.
     #[error(
         "`{0}` must be read to carry out this plan and its secret files are encrypted: give the age identity with `--identity FILE`, `CERTPLAN_AGE_IDENTITY` or `CERTPLAN_AGE_IDENTITY_FILE`"
@@ -204,13 +208,21 @@ fn carry_out(
     disk.set_keyring(keyring);
     // As deciding read it: a CA that retires now keeps its material under its own id.
     changes::rotation::prepare(model, &mut state);
-    let (keep, wanted) = gather(compiled, &changes, &state, &disk)?;
+    let (mut keep, mut wanted) = gather(compiled, &changes, &state, &disk)?;
+    // Certificates a CA certplan does not hold signed: checked, then kept as they came.
+    let returned = external::returned(compiled, &changes, &state, &disk, options.now)?;
+    wanted.retain(|&i| !returned.contains_key(&model.artifacts[i].id));
+    keep.material.extend(returned);
+    let (request_files, asked) = external::requests(compiled, &changes, &state, &disk)?;
     let materials = issue::issue_all(model, &compiled.graph, &wanted, keep, options.now, progress)?;
     let mut files = render_writes(model, &changes, &materials, templates)?;
+    files.extend(request_files);
     seal(model, &mut files, &state, &disk)?;
     let written = write(out, &changes, &files, progress)?;
     progress.finish();
     update_state(&mut state, compiled, &changes, &written, &materials, &disk);
+    record_requests(&mut state, compiled, &changes, &written, &asked);
+    external::write_index(out, compiled, &state)?;
     // What was written is on disk now: let it go before the state, the
     // largest file of all, is serialised.
     drop(written);
@@ -438,6 +450,35 @@ fn needed_from_disk(compiled: &Compiled, changes: &[Change], regenerate: &HashSe
     needed
 }
 
+/// Records each certificate requested from a CA certplan does not hold:
+/// its key files, and what its request asks for.
+fn record_requests(
+    state: &mut State,
+    compiled: &Compiled,
+    changes: &[Change],
+    written: &HashMap<&str, FileState>,
+    asked: &HashMap<ArtifactId, crate::graph::Fingerprint>,
+) {
+    for change in changes.iter().filter(|c| c.action == Action::Request) {
+        let Some(i) = change.index else { continue };
+        let artifact = &compiled.model.artifacts[i];
+        let entry = state.artifacts.entry(artifact.id.clone()).or_insert_with(|| ArtifactState {
+            fingerprint: compiled.graph.fingerprints[i].clone(),
+            spec: serde_json::value::to_raw_value(&artifact.spec)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+            cert: None,
+            files: std::collections::BTreeMap::new(),
+            requested: None,
+        });
+        for placement in artifact.files.iter().filter(|f| f.role == FileRole::Key) {
+            if let Some(facts) = written.get(placement.path.as_str()) {
+                entry.files.insert(placement.path.clone(), facts.clone());
+            }
+        }
+        entry.requested = asked.get(&artifact.id).cloned();
+    }
+}
+
 fn update_state(
     state: &mut State,
     compiled: &Compiled,
@@ -448,6 +489,10 @@ fn update_state(
 ) {
     let model = &compiled.model;
     for change in changes {
+        // A request is recorded by `record_requests`; what waits, not at all.
+        if matches!(change.action, Action::Request | Action::Wait) {
+            continue;
+        }
         let Some(i) = change.index else {
             state.artifacts.remove(&change.id);
             continue;
@@ -492,6 +537,7 @@ fn update_state(
                     .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
                 cert,
                 files: recorded_files,
+                requested: None,
             },
         );
     }

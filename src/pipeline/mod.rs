@@ -5,6 +5,7 @@
 //! refuses when anything moved since.
 
 mod apply;
+pub mod external;
 mod material;
 pub mod saved;
 mod tree;

@@ -224,6 +224,12 @@ pub struct CaSection {
     /// Without it the CA signs itself (a root).
     #[schemars(with = "Option<String>", extend("x-default" = "none: a self-signed root", "examples" = ["root"]))]
     pub parent: Option<Spanned<String>>,
+    /// A CA certplan does not hold: only its certificate is known (a file,
+    /// relative to the plan). Certificates it must sign become requests
+    /// (`DIR/requests/ID.csr`) that the next `apply` completes once the
+    /// signed certificate is dropped beside them (`ID.crt`).
+    #[schemars(extend("x-default" = "none: certplan holds the CA's key", "examples" = [{"cert": "external/ca.crt"}]))]
+    pub external: Option<ExternalCaSection>,
     /// The CA's key is kept off the output tree (an offline root): after an
     /// apply that issues or signs with it, move its key file out of the
     /// tree; `plan`, `apply` and `verify` work without it until it must
@@ -238,6 +244,15 @@ pub struct CaSection {
     /// step is rolled out to every host before the next is applied.
     #[schemars(with = "Option<RotationStep>", extend("x-default" = "no rotation", "examples" = ["trust"]))]
     pub rotation: Option<Spanned<RotationStep>>,
+}
+
+/// `[cas.NAME] external`: a CA whose key certplan does not hold.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalCaSection {
+    /// The CA's certificate (PEM), relative to the plan file.
+    #[schemars(with = "String", extend("examples" = ["external/ca.crt"]))]
+    pub cert: Spanned<String>,
 }
 
 /// A step of a staged CA rotation, in the order they are taken.

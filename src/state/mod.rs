@@ -48,6 +48,11 @@ pub struct ArtifactState {
     pub cert: Option<CertState>,
     /// Every file written, by path relative to the output directory.
     pub files: BTreeMap<String, FileState>,
+    /// For a certificate a CA certplan does not hold must sign: the
+    /// fingerprint of what its outstanding request (`requests/ID.csr`) asks
+    /// for, until the signed certificate comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<crate::graph::Fingerprint>,
 }
 
 /// Facts of an issued certificate.

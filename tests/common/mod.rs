@@ -8,6 +8,7 @@
 
 pub mod applied;
 pub mod cert;
+pub mod external;
 pub mod problems;
 pub mod repo;
 pub mod snapshot;

@@ -274,15 +274,22 @@ pub fn nonce() -> String {
 pub struct Variant {
     pub plan: &'static str,
     pub key: Option<&'static str>,
+    /// The `[cas.NAME]` made external: a CA certplan does not hold, made by
+    /// openssl for each apply, which signs the requests the apply leaves.
+    pub external: Option<&'static str>,
 }
 
 impl Variant {
     pub const fn as_written(plan: &'static str) -> Variant {
-        Variant { plan, key: None }
+        Variant { plan, key: None, external: None }
     }
 
     pub const fn with_key(plan: &'static str, key: &'static str) -> Variant {
-        Variant { plan, key: Some(key) }
+        Variant { plan, key: Some(key), external: None }
+    }
+
+    pub const fn with_external_ca(plan: &'static str, ca: &'static str) -> Variant {
+        Variant { plan, key: None, external: Some(ca) }
     }
 
     /// The plan's TOML source.
@@ -298,12 +305,28 @@ impl Variant {
     pub fn apply(&self, base: &Path, name: &str) -> Applied {
         let dir = base.join(name);
         std::fs::create_dir_all(&dir).expect("create apply dir");
-        let plan = match self.key {
-            None => common::plan_path(self.plan),
-            Some(key) => common::write_plan(&dir, &common::plan_with_key(self.plan, key)),
+        let plan = match (self.key, self.external) {
+            (None, None) => common::plan_path(self.plan),
+            (_, Some(ca)) => {
+                let source = common::external::with_external(&self.source(), ca, "external-ca.crt");
+                common::write_plan(&dir, &source)
+            }
+            (Some(key), None) => common::write_plan(&dir, &common::plan_with_key(self.plan, key)),
         };
         let out = dir.join("out");
+        // Each apply gets a CA of its own, as each certplan apply does.
+        let external = self.external.map(|ca| {
+            let plan_toml: toml::Table = self.source().parse().expect("plan is TOML");
+            let cn = plan_toml["cas"][ca]["cn"].as_str().expect("the CA has a cn").to_string();
+            common::external::make_ca(&dir, "external-ca", &cn)
+        });
         common::apply(&plan, &out);
+        if let Some(ca) = &external {
+            // The first apply left requests; the CA signs them; the second completes the tree.
+            let signed = common::external::sign_all(ca, &out);
+            assert!(signed > 0, "the apply with an external CA left no request in {}", out.display());
+            common::apply(&plan, &out);
+        }
         let doc = common::inspect(&plan, &out);
         let source = std::fs::read_to_string(&plan).expect("read plan");
         let plan_toml: toml::Table = source.parse().expect("plan is TOML");

@@ -48,6 +48,14 @@ pub fn build(context: Context) -> Model {
         Some(Rotation { step, span })
     });
     let offline = context.cas.iter().filter(|ca| ca.offline).map(|ca| ArtifactId::ca(&ca.name)).collect();
+    let externals = context
+        .cas
+        .iter()
+        .filter_map(|ca| {
+            let (path, span) = ca.external.clone()?;
+            Some(crate::model::ExternalCa { id: ArtifactId::ca(&ca.name), path, span })
+        })
+        .collect();
     Model {
         cluster: context.cluster,
         layout: context.layout,
@@ -61,6 +69,8 @@ pub fn build(context: Context) -> Model {
         rotations,
         key_rotation,
         offline,
+        externals,
+        external_pem: std::collections::HashMap::new(),
         faults,
     }
 }
@@ -240,12 +250,17 @@ impl<'c> Builder<'c> {
     fn push_ca(&mut self, ca: &CaConfig, id: ArtifactId, files: Vec<Placement>) {
         let issuer = ca.parent.as_ref().map_or_else(|| id.clone(), |(parent, _)| ArtifactId::ca(parent));
         let path_len = ca.parent.as_ref().map(|_| self.intermediates_below(&ca.name));
+        // certplan holds no key of an external CA: only its certificate is placed.
+        let external = ca.external.as_ref().map(|_| String::new());
+        let files =
+            if external.is_some() { files.into_iter().filter(|f| f.role != FileRole::Key).collect() } else { files };
         self.artifacts.push(Artifact {
             spec: Spec::Ca(CertSpec {
                 set: None,
                 host: None,
                 issuer,
                 path_len,
+                external,
                 subject: ca.subject.clone(),
                 sans: Sans::default(),
                 eku: Vec::new(),
@@ -327,6 +342,7 @@ impl<'c> Builder<'c> {
             id: leaf.id,
             spec: Spec::Cert(CertSpec {
                 path_len: None,
+                external: None,
                 set: Some(leaf.set),
                 host: leaf.host.map(|h| h.name.clone()),
                 issuer: set_ca(self.context, leaf.set),
@@ -614,6 +630,7 @@ impl<'c> Builder<'c> {
                 id: ArtifactId::user_cert(&user.name),
                 spec: Spec::Cert(CertSpec {
                     path_len: None,
+                    external: None,
                     set: Some(CertSet::ApiserverClient),
                     host: None,
                     issuer: user.ca.as_ref().map_or_else(

@@ -54,6 +54,7 @@ pub(super) fn resolve_cas(
                 rotation: ca.rotation.as_ref().map(|step| (*step.get_ref(), step.span())),
                 parent: ca.parent.as_ref().map(|parent| (parent.get_ref().trim().to_string(), parent.span())),
                 offline: ca.offline,
+                external: ca.external.as_ref().map(|e| (e.cert.get_ref().clone(), e.cert.span())),
             }
         })
         .collect::<Vec<_>>();
@@ -125,7 +126,41 @@ fn check_hierarchy(cas: &mut [CaConfig], diagnostics: &mut Diagnostics) {
     for i in dropped {
         cas[i].parent = None;
     }
-    for ca in cas.iter() {
+    check_externals(cas, diagnostics);
+    check_rotations(cas, diagnostics);
+}
+
+/// An external CA only has leaves signed for it: no parent, no children,
+/// nothing offline, no rotation.
+fn check_externals(cas: &[CaConfig], diagnostics: &mut Diagnostics) {
+    for ca in cas {
+        let Some((_, span)) = &ca.external else { continue };
+        let conflict = if ca.parent.is_some() {
+            Some("`parent`: certplan cannot sign a CA it does not hold")
+        } else if ca.offline {
+            Some("`offline`: certplan holds no key of it to keep offline")
+        } else if ca.rotation.is_some() {
+            Some("`rotation`: a staged rotation issues a new CA, which certplan cannot do for an external one")
+        } else if cas.iter().any(|other| other.parent.as_ref().is_some_and(|(p, _)| *p == ca.name)) {
+            Some("intermediates under it: certplan would have to sign them with its key")
+        } else {
+            None
+        };
+        if let Some(conflict) = conflict {
+            diagnostics.push(
+                Diagnostic::error(RuleId::ExternalCaConflict, format!("the external CA `{}` has {conflict}", ca.name))
+                    .at(span.clone())
+                    .label("external here")
+                    .hint("an external CA signs leaves only; describe its own parents outside certplan"),
+            );
+        }
+    }
+}
+
+/// Staged rotation swaps one self-signed CA for another: not for a CA
+/// inside a hierarchy.
+fn check_rotations(cas: &[CaConfig], diagnostics: &mut Diagnostics) {
+    for ca in cas {
         let Some((_, span)) = &ca.rotation else { continue };
         let has_children = cas.iter().any(|other| other.parent.as_ref().is_some_and(|(p, _)| *p == ca.name));
         if ca.parent.is_some() || has_children {

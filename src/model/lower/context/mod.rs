@@ -72,6 +72,9 @@ pub struct CaConfig {
     pub parent: Option<(String, Range<usize>)>,
     /// Whether its key is kept off the tree.
     pub offline: bool,
+    /// The certificate file of a CA certplan does not hold, as written,
+    /// and where.
+    pub external: Option<(String, Range<usize>)>,
 }
 
 impl Context {
