@@ -8,8 +8,10 @@
 //! `apply` checks each against the plan before placing it. The result is
 //! checked by openssl and rustls, not by certplan's own reading; a signed
 //! certificate with a SAN missing, the wrong EKU or for another key is
-//! refused with nothing written. The real etcd cluster test runs on such a
-//! tree too (`etcd_cluster::kubeadm_external_etcd_ca_three_members`).
+//! refused with nothing written. In its renewal window a certificate is
+//! requested again for the same key and serves until the renewal is signed.
+//! The real etcd cluster test runs on such a tree too
+//! (`etcd_cluster::kubeadm_external_etcd_ca_three_members`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -197,6 +199,53 @@ fn requests_signed_with_openssl_complete_the_tree() {
         }
     }
     p.finish();
+
+    // Renewal: 300 days on, inside the renewal window, each certificate gets
+    // a new request for the same key and keeps serving until it is signed.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(300))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date");
+    let server_cert = out.join("hosts/cp1/etc/kubernetes/pki/etcd/server.crt");
+    let server_key = out.join("hosts/cp1/etc/kubernetes/pki/etcd/server.key");
+    let (cert_before, key_before) = (fs::read(&server_cert).expect("cert"), fs::read(&server_key).expect("key"));
+    let due = pending.run("apply", &["--now", &later]);
+    assert!(due.status.success(), "{}", describe(&due));
+    assert!(text(&due.stdout).contains("request cert/etcd-server/cp1: expires in"), "{}", describe(&due));
+    assert_eq!(
+        fs::read(&server_cert).expect("cert"),
+        cert_before,
+        "the certificate changed before the renewal was signed"
+    );
+    assert_eq!(requests(out).len(), leaves.len(), "one renewal request per certificate");
+    for (n, request) in requests(out).iter().enumerate() {
+        // Two years: the renewed certificate is not due again at `later`.
+        let signed = request.with_extension("crt");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            request.to_str().expect("UTF-8"),
+            "-CA",
+            pending.ca.cert.to_str().expect("UTF-8"),
+            "-CAkey",
+            pending.ca.key.to_str().expect("UTF-8"),
+            "-set_serial",
+            &(2000 + n).to_string(),
+            "-days",
+            "730",
+            "-copy_extensions",
+            "copyall",
+            "-out",
+            signed.to_str().expect("UTF-8"),
+        ]);
+    }
+    let renewed = pending.run("apply", &["--now", &later]);
+    assert!(renewed.status.success(), "{}", describe(&renewed));
+    assert!(text(&renewed.stdout).contains("renew cert/etcd-server/cp1"), "{}", describe(&renewed));
+    assert_ne!(fs::read(&server_cert).expect("cert"), cert_before, "the renewed certificate is not in place");
+    assert_eq!(fs::read(&server_key).expect("key"), key_before, "renewal changed the key");
+    let settled = pending.run("plan", &["--detailed-exitcode", "--now", &later]);
+    assert_eq!(settled.status.code(), Some(0), "{}", describe(&settled));
     drop(pending.dir);
 }
 

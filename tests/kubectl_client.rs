@@ -53,6 +53,12 @@ fn kubeadm_ecdsa_kubeconfigs_reach_the_apiserver_certificate() {
 
 #[test]
 #[ignore = "needs etcd, etcdctl, kubectl and openssl: run tests/run.sh"]
+fn hierarchy_kubeconfigs_reach_the_apiserver_certificate() {
+    kubectl_suite(Variant::as_written("hierarchy"));
+}
+
+#[test]
+#[ignore = "needs etcd, etcdctl, kubectl and openssl: run tests/run.sh"]
 fn kubeadm_rsa_kubeconfigs_reach_the_apiserver_certificate() {
     kubectl_suite(Variant::with_key("kubeadm", "rsa-2048"));
 }
@@ -285,7 +291,7 @@ impl TestServer {
             let port = free_port(ip);
             let mut cmd = Command::new("openssl");
             cmd.current_dir(www)
-                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error"])
+                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-partial_chain"])
                 .arg("-accept")
                 .arg(format!("{ip}:{port}"))
                 .arg("-cert")

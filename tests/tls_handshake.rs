@@ -373,9 +373,21 @@ fn dual_stack_mutual_tls_over_ipv6_names() {
 
 #[test]
 fn kubeadm_ecdsa_mutual_tls_with_three_cas() {
-    let applied = apply_example("kubeadm");
+    three_cas_mutual_tls("kubeadm");
+}
+
+/// The same with kubeadm's three CAs as intermediates of one offline root:
+/// each component trusts its own intermediate, so the split holds.
+#[test]
+fn hierarchy_mutual_tls_keeps_the_three_cas_apart() {
+    three_cas_mutual_tls("hierarchy");
+}
+
+/// Mutual TLS with an example plan of kubeadm's hosts and three CAs.
+fn three_cas_mutual_tls(plan: &str) {
+    let applied = apply_example(plan);
     let foreign = apply_example("minimal");
-    let mut p = Problems::new("mutual TLS with the kubeadm plan's ECDSA certificates");
+    let mut p = Problems::new(format!("mutual TLS with the {plan} plan's ECDSA certificates"));
     check_apiserver(
         &mut p,
         &applied,

@@ -158,6 +158,12 @@ pub fn requests(
         let kept = recorded
             .filter(|_| !change.new_key)
             .and_then(|r| material::load_key(artifact, r, disk).or_else(|| material::load_key_only(artifact, r, disk)));
+        // A key the tree holds but this run cannot read (encrypted, no
+        // identity) is never replaced behind the operator's back.
+        let holds_key = recorded.is_some_and(|r| r.files.values().any(|f| f.role == FileRole::Key));
+        if kept.is_none() && holds_key && !change.new_key {
+            return Err(super::ApplyError::NeedIdentity(artifact.id.clone()));
+        }
         let outstanding = recorded.is_some_and(|r| r.requested.as_ref() == Some(&fingerprint))
             && disk.exists(&request_path(&artifact.id));
         asked.insert(artifact.id.clone(), fingerprint);

@@ -649,7 +649,7 @@ impl WebServer {
             let port = free_port("127.0.0.1");
             let mut cmd = Command::new("openssl");
             cmd.current_dir(www)
-                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-accept"])
+                .args(["s_server", "-WWW", "-Verify", "1", "-verify_return_error", "-partial_chain", "-accept"])
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("-cert")
                 .arg(cert)
