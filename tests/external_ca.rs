@@ -9,7 +9,9 @@
 //! checked by openssl and rustls, not by certplan's own reading; a signed
 //! certificate with a SAN missing, the wrong EKU or for another key is
 //! refused with nothing written. In its renewal window a certificate is
-//! requested again for the same key and serves until the renewal is signed.
+//! requested again for the same key and serves until the renewal is signed;
+//! a new key (`--rotate`) waits beside its request, so the key in place
+//! keeps matching the certificate in place.
 //! The real etcd cluster test runs on such a tree too
 //! (`etcd_cluster::kubeadm_external_etcd_ca_three_members`).
 
@@ -361,4 +363,45 @@ fn a_signed_certificate_that_is_not_what_was_asked_is_refused() {
         format!("the certificate signed as asked is not taken:\n{}", describe(&taken))
     });
     p.finish();
+
+    // A new key (`--rotate`) waits beside its request: the certificate and
+    // key in place keep belonging together until the new one is signed.
+    let cert = out.join("hosts/cp1/etc/kubernetes/pki/etcd/server.crt");
+    let key = out.join("hosts/cp1/etc/kubernetes/pki/etcd/server.key");
+    let waiting = out.join(format!("requests/{id}.key"));
+    let (cert_before, key_before) = (fs::read(&cert).expect("cert"), fs::read(&key).expect("key"));
+    let rekey = pending.run("apply", &["--rotate", id]);
+    assert!(rekey.status.success() && text(&rekey.stdout).contains(&format!("request {id}")), "{}", describe(&rekey));
+    assert_eq!((fs::read(&cert).expect("cert"), fs::read(&key).expect("key")), (cert_before, key_before.clone()));
+    let mode = fs::metadata(&waiting).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "the waiting key {} is not 0600", waiting.display());
+    let public_of = |args: &[&str]| {
+        let output = std::process::Command::new("openssl").args(args).output().expect("run openssl");
+        text(&output.stdout)
+    };
+    let cert_public = public_of(&["x509", "-noout", "-pubkey", "-in", cert.to_str().expect("UTF-8")]);
+    assert_eq!(
+        cert_public,
+        public_of(&["pkey", "-pubout", "-in", key.to_str().expect("UTF-8")]),
+        "key and certificate part"
+    );
+    let new_key = fs::read(&waiting).expect("the waiting key");
+    sign(&pending.ca, &request, 9);
+    let rekeyed = pending.run("apply", &[]);
+    assert!(
+        rekeyed.status.success() && text(&rekeyed.stdout).contains(&format!("reissue {id}")),
+        "{}",
+        describe(&rekeyed)
+    );
+    assert_eq!(fs::read(&key).expect("key"), new_key, "the new key is not in place");
+    assert!(!waiting.exists() && !request.exists(), "the request and its key are left behind");
+    let cert_public = public_of(&["x509", "-noout", "-pubkey", "-in", cert.to_str().expect("UTF-8")]);
+    assert_eq!(
+        cert_public,
+        public_of(&["pkey", "-pubout", "-in", key.to_str().expect("UTF-8")]),
+        "new key and certificate part"
+    );
+    // The other requests of this tree were never signed: only they are left.
+    let settled = pending.run("plan", &[]);
+    assert!(!text(&settled.stdout).contains(id), "{id} still has a change:\n{}", describe(&settled));
 }

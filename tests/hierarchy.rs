@@ -12,8 +12,11 @@
 //!   intermediate, not the root, so a leaf of one intermediate does not
 //!   verify where another intermediate is trusted;
 //! - with the root's key taken off the tree, `plan`, `apply` and `verify`
-//!   work as long as the root need not sign, and an apply that needs it is
-//!   refused, writing nothing, and says where to put the key back.
+//!   work as long as the root need not sign; an intermediate it must sign
+//!   becomes a request (key and CSR with the CA extensions) that openssl
+//!   signs with the root key kept aside, and what it signs waits until then;
+//!   the root's own renewal is refused, writing nothing, naming where its
+//!   key goes back.
 
 use std::fs;
 use std::path::Path;
@@ -224,9 +227,67 @@ fn an_offline_root_is_needed_only_to_sign_intermediates() {
     assert!(applied.status.success(), "an apply the intermediate signs:\n{}", describe(&applied));
     assert!(!root_key.exists(), "apply put a root key back");
 
-    // A new key for the intermediate: the root must sign it.
+    // A new key for the intermediate: the root must sign it, and its key is
+    // away, so the intermediate becomes a request to it (key and CSR with
+    // the CA extensions) and everything it signs waits.
+    let intermediate = out.join("cluster/pki/ca.crt");
+    let before = fs::read(&intermediate).expect("the kubernetes intermediate");
+    let requested = run(&["apply", "--rotate", "ca/kubernetes"]);
+    let stdout = String::from_utf8_lossy(&requested.stdout).into_owned();
+    assert!(requested.status.success(), "{}", describe(&requested));
+    assert!(stdout.contains("request ca/kubernetes") && stdout.contains("`ca/root` must sign it"), "{stdout}");
+    assert!(stdout.contains("wait cert/apiserver"), "the intermediate's leaves do not wait:\n{stdout}");
+    assert_eq!(fs::read(&intermediate).expect("read"), before, "the intermediate changed before it was signed");
+    let request = out.join("requests/ca/kubernetes.csr");
+    let shown = Command::new("openssl").args(["req", "-noout", "-text", "-verify", "-in"]).arg(&request).output();
+    let shown = String::from_utf8_lossy(&shown.expect("openssl req").stdout).into_owned();
+    assert!(shown.contains("CA:TRUE, pathlen:0") && shown.contains("Certificate Sign"), "{shown}");
+
+    // The root signs it offline (here: openssl with the key kept aside).
+    let root_key_aside = dir.path().join("root-ca.key");
+    fs::write(&root_key_aside, &key).expect("keep the root key aside");
+    let signed = out.join("requests/ca/kubernetes.crt");
+    let status = Command::new("openssl")
+        .args(["x509", "-req", "-days", "3650", "-set_serial", "77", "-copy_extensions", "copyall", "-in"])
+        .arg(&request)
+        .arg("-CA")
+        .arg(out.join("cluster/pki/root-ca.crt"))
+        .arg("-CAkey")
+        .arg(&root_key_aside)
+        .arg("-out")
+        .arg(&signed)
+        .status()
+        .expect("run openssl x509 -req");
+    assert!(status.success(), "openssl could not sign the intermediate's request");
+    let applied = run(&["apply"]);
+    let stdout = String::from_utf8_lossy(&applied.stdout).into_owned();
+    assert!(applied.status.success(), "{}", describe(&applied));
+    assert!(stdout.contains("reissue ca/kubernetes") && stdout.contains("reissue cert/apiserver"), "{stdout}");
+    assert!(!root_key.exists(), "apply put a root key back");
+    let settled = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(settled.status.code(), Some(0), "{}", describe(&settled));
+    let verified = run(&["verify"]);
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let mut p = Problems::new("leaves under an intermediate the offline root signed");
+    let root_file = out.join("cluster/pki/root-ca.crt");
+    let doc = crate::common::inspect(&plan, &out);
+    for artifact in doc["artifacts"].as_array().expect("artifacts").iter().filter(|a| a["issuer"] == "ca/kubernetes") {
+        let Some(path) = crate::common::applied::files_of_role(artifact, "cert").into_iter().next() else { continue };
+        if artifact["kind"] != "cert" {
+            continue;
+        }
+        if let Err(e) = openssl_verify(&root_file, &out.join(path), "any", false) {
+            p.add(format!("{}: {e}", artifact["id"]));
+        }
+    }
+    p.finish();
+
+    // The root's own renewal needs its key: refused, naming where it goes.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(15 * 365))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a date");
     let before = snapshot(&out);
-    let refused = run(&["apply", "--rotate", "ca/kubernetes"]);
+    let refused = run(&["apply", "--now", &later]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
     assert!(
@@ -234,17 +295,4 @@ fn an_offline_root_is_needed_only_to_sign_intermediates() {
         "the refusal does not name the root and where its key goes:\n{stderr}"
     );
     assert_eq!(before, snapshot(&out), "a refused apply changed the tree");
-    let warned = run(&["plan", "--rotate", "ca/kubernetes"]);
-    assert!(
-        String::from_utf8_lossy(&warned.stderr).contains("`ca/root`"),
-        "plan does not warn that the root key is needed:\n{}",
-        describe(&warned)
-    );
-
-    // With the key back for this one apply, the intermediate is issued anew.
-    fs::write(&root_key, &key).expect("put the root key back");
-    let applied = run(&["apply", "--rotate", "ca/kubernetes"]);
-    assert!(applied.status.success(), "{}", describe(&applied));
-    let verified = run(&["verify"]);
-    assert!(verified.status.success(), "{}", describe(&verified));
 }

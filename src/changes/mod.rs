@@ -291,6 +291,14 @@ impl Decider<'_> {
             }
             return Ok(());
         }
+        // A new key waiting beside its request (`--rotate` of a certificate
+        // an external CA signs): the re-key goes on until it is signed.
+        let pending_key = requests::pending_key_path(id, !self.model.recipients.is_empty());
+        if recorded.requested.is_some() && self.disk.exists(&pending_key) {
+            let reason = format!("a new key waits for its certificate at `{pending_key}`");
+            self.push(i, Action::Reissue, reason, true, paths(), Vec::new());
+            return Ok(());
+        }
         let mut removes = left_behind(artifact, recorded);
         removes.retain(|path| !self.is_placed(path));
         // Serialising the spec is only needed when the fingerprint moved.

@@ -203,8 +203,8 @@ pub fn issue_cert(
     })
 }
 
-/// A certificate signing request for a leaf a CA certplan does not hold
-/// must sign: the whole extension request (SANs, key usage, extended key
+/// A certificate signing request for a leaf (or an intermediate CA) that
+/// a CA whose key certplan does not have must sign: the whole extension request (SANs, key usage, extended key
 /// usage) is in it, so a signer that copies the requested extensions
 /// (`openssl x509 -req -copy_extensions copyall`, `cfssl sign`) gives
 /// exactly the certificate the plan describes. Returns its PEM.
@@ -212,7 +212,14 @@ pub fn request(spec: &CertSpec, key: &KeyMaterial) -> Result<String, IssueError>
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(spec);
     params.subject_alt_names = subject_alt_names(spec)?;
-    params.key_usages = leaf_key_usages(spec);
+    if let Some(path_len) = spec.path_len {
+        // An intermediate: the CA extensions go in the request too.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    } else {
+        params.key_usages = leaf_key_usages(spec);
+    }
     params.extended_key_usages = extended_key_usages(spec);
     let pair = key.signing_key()?;
     let request = params

@@ -90,6 +90,10 @@ pub fn offline_keys_needed(compiled: &Compiled, changes: &[Change], tree: &Tree)
             crate::model::Spec::Ca(ca) | crate::model::Spec::Cert(ca) => &ca.issuer,
             _ => continue,
         };
+        // Signed elsewhere and brought back: its signer's key is not needed.
+        if tree.disk.exists(&changes::requests::signed_path(&artifact.id)) {
+            continue;
+        }
         // A root signs itself: renewing it keeps its key, which must be here.
         if signer == &artifact.id && change.new_key {
             continue;

@@ -1,4 +1,5 @@
-//! The apply side of CAs certplan does not hold (`[cas.NAME] external`):
+//! The apply side of CAs certplan does not hold (`[cas.NAME] external`,
+//! and offline CAs whose key is away when an intermediate needs signing):
 //! reading each such CA's certificate from the file the plan names,
 //! writing a key and a certificate request for each certificate it must
 //! sign (with `requests/index.json`, what the signer must put in each), and
@@ -14,7 +15,7 @@ use zeroize::Zeroizing;
 use super::Compiled;
 use super::material;
 use crate::audit::verify::x509::values;
-use crate::changes::requests::{request_path, signed_path};
+use crate::changes::requests::{pending_key_path, request_path, signed_path};
 use crate::changes::{Action, Change, Disk};
 use crate::graph::Fingerprint;
 use crate::issue::{self, Issued, KeyMaterial, Material};
@@ -152,7 +153,7 @@ pub fn requests(
     for change in changes.iter().filter(|c| c.action == Action::Request) {
         let Some(i) = change.index else { continue };
         let artifact = &model.artifacts[i];
-        let Spec::Cert(spec) = &artifact.spec else { continue };
+        let (Spec::Cert(spec) | Spec::Ca(spec)) = &artifact.spec else { continue };
         let fingerprint = compiled.graph.fingerprints[i].clone();
         let recorded = state.artifacts.get(&artifact.id);
         let kept = recorded
@@ -164,17 +165,32 @@ pub fn requests(
         if kept.is_none() && holds_key && !change.new_key {
             return Err(super::ApplyError::NeedIdentity(artifact.id.clone()));
         }
+        // A new key for a certificate still in place waits beside its
+        // request, so the key in place keeps matching the certificate.
+        let in_place = recorded.is_some_and(|r| r.cert.is_some());
+        let pending_path = pending_key_path(&artifact.id, !model.recipients.is_empty());
+        let pending = pending_key(spec, &pending_path, disk).filter(|_| change.new_key && in_place);
         let outstanding = recorded.is_some_and(|r| r.requested.as_ref() == Some(&fingerprint))
             && disk.exists(&request_path(&artifact.id));
         asked.insert(artifact.id.clone(), fingerprint);
-        if outstanding && kept.is_some() {
+        if outstanding && (kept.is_some() || pending.is_some()) {
             continue;
         }
         let key = if let Some(key) = kept {
             key
         } else {
             let key = issue::issue_keypair(spec.key)?;
-            files.extend(key_files(artifact, &key));
+            if change.new_key && in_place {
+                files.push(RenderedFile {
+                    path: pending_path,
+                    mode: FileRole::Key.mode(),
+                    contents: Zeroizing::new(key.pem.expose().as_bytes().to_vec()),
+                    artifact: artifact.id.clone(),
+                    role: FileRole::Key,
+                });
+            } else {
+                files.extend(key_files(artifact, &key));
+            }
             key
         };
         let csr = issue::request(spec, &key)?;
@@ -187,6 +203,13 @@ pub fn requests(
         });
     }
     Ok((files, asked))
+}
+
+/// The new key waiting beside a request, if there is one this run can read.
+fn pending_key(spec: &crate::model::CertSpec, path: &str, disk: &Disk) -> Option<KeyMaterial> {
+    let bytes = crate::output::read_regular(&disk.path(path))?;
+    let pem = String::from_utf8(disk.plaintext(path, bytes)?).ok()?;
+    Some(KeyMaterial::from_disk(spec.key, issue::Secret::new(pem), String::new()))
 }
 
 /// The key files of a certificate, holding `key`.
@@ -225,9 +248,15 @@ pub fn returned(
     let mut materials = HashMap::new();
     for change in changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Reissue | Action::Renew)) {
         let Some(i) = change.index else { continue };
-        let Some(ca_id) = crate::changes::requests::external_signer(model, i) else { continue };
+        // What settled as a create, reissue or renew under a keyless signer
+        // has its signed certificate beside its request.
+        let Some(ca_id) = crate::changes::requests::keyless_signer(model, state, disk, i) else { continue };
+        if !disk.exists(&signed_path(&change.id)) {
+            continue;
+        }
         let artifact = &model.artifacts[i];
-        let Spec::Cert(spec) = &artifact.spec else { continue };
+        let (Spec::Cert(spec) | Spec::Ca(spec)) = &artifact.spec else { continue };
+        let is_ca = matches!(artifact.spec, Spec::Ca(_));
         let path = signed_path(&artifact.id);
         let refuse = |reason: String| Refused {
             id: artifact.id.clone(),
@@ -235,21 +264,25 @@ pub fn returned(
             request: request_path(&artifact.id),
             reason,
         };
-        let ca = ca_material(compiled, ca_id)
+        let ca = ca_material(compiled, ca_id, state, disk)
             .ok_or_else(|| refuse(format!("the certificate of `{ca_id}` cannot be read")))?;
-        let key = state
-            .artifacts
-            .get(&artifact.id)
-            .and_then(|r| material::load_key(artifact, r, disk).or_else(|| material::load_key_only(artifact, r, disk)))
+        let pending = pending_key(spec, &pending_key_path(&artifact.id, !model.recipients.is_empty()), disk);
+        let key = pending
+            .or_else(|| {
+                let recorded = state.artifacts.get(&artifact.id)?;
+                material::load_key(artifact, recorded, disk)
+                    .or_else(|| material::load_key_only(artifact, recorded, disk))
+            })
             .ok_or_else(|| refuse("the key its request was made with is not in the tree".into()))?;
         let cert = crate::output::read_regular(&disk.path(&path)).ok_or_else(|| refuse("it cannot be read".into()))?;
-        let taken = crate::adopt::certificate::take(spec, false, &cert, key.pem.expose().as_bytes(), Some(&ca), now)
+        let taken = crate::adopt::certificate::take(spec, is_ca, &cert, key.pem.expose().as_bytes(), Some(&ca), now)
             .map_err(refuse)?;
         // The signer chooses the lifetime; it must end within the CA's.
         let mut found = taken.spec.clone();
         found.validity = spec.validity;
         if found != *spec {
-            let old = serde_json::to_value(Spec::Cert(found)).unwrap_or_default();
+            let found = if is_ca { Spec::Ca(found) } else { Spec::Cert(found) };
+            let old = serde_json::to_value(found).unwrap_or_default();
             let new = serde_json::to_value(&artifact.spec).unwrap_or_default();
             let difference = crate::changes::spec_difference(&old, &new).unwrap_or_else(|| "it differs".into());
             return Err(refuse(format!("it is not what the plan describes ({difference})")));
@@ -266,10 +299,18 @@ pub fn returned(
     Ok(materials)
 }
 
-/// The material of an external CA: its certificate, no key.
-fn ca_material(compiled: &Compiled, id: &ArtifactId) -> Option<Issued> {
-    let spec = compiled.model.artifact(id)?.spec.cert()?;
-    issue::external(spec, compiled.model.external_pem.get(id)?)
+/// The certificate of a CA whose key this run does not have: an external
+/// CA's from the plan's file, an offline CA's from the tree.
+fn ca_material(compiled: &Compiled, id: &ArtifactId, state: &State, disk: &Disk) -> Option<Issued> {
+    let artifact = compiled.model.artifact(id)?;
+    let spec = artifact.spec.cert()?;
+    if let Some(pem) = compiled.model.external_pem.get(id) {
+        return issue::external(spec, pem);
+    }
+    match material::load(artifact, state.artifacts.get(id)?, disk)? {
+        Material::Cert(issued) => Some(issued),
+        _ => None,
+    }
 }
 
 /// Writes `requests/index.json`: what the signer must put in each
@@ -283,12 +324,16 @@ pub fn write_index(out: &Path, compiled: &Compiled, state: &State) -> Result<(),
             continue;
         }
         let Some(artifact) = model.artifact(id) else { continue };
-        let Spec::Cert(spec) = &artifact.spec else { continue };
+        let (Spec::Cert(spec) | Spec::Ca(spec)) = &artifact.spec else { continue };
         let mut usage = vec!["digitalSignature"];
-        if spec.key.is_rsa() {
+        if spec.path_len.is_some() {
+            usage.extend(["keyCertSign", "cRLSign"]);
+        } else if spec.key.is_rsa() {
             usage.push("keyEncipherment");
         }
+        let constraints = spec.path_len.map(|n| format!("critical, CA:TRUE, pathlen:{n}"));
         requests.push(serde_json::json!({
+            "basic_constraints": constraints,
             "id": id,
             "request": request_path(id),
             "certificate": signed_path(id),

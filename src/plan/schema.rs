@@ -231,9 +231,10 @@ pub struct CaSection {
     #[schemars(extend("x-default" = "none: certplan holds the CA's key", "examples" = [{"cert": "external/ca.crt"}]))]
     pub external: Option<ExternalCaSection>,
     /// The CA's key is kept off the output tree (an offline root): after an
-    /// apply that issues or signs with it, move its key file out of the
-    /// tree; `plan`, `apply` and `verify` work without it until it must
-    /// sign again, and then say where to put it back for that apply.
+    /// apply that issues it, move its key file out of the tree; `plan`,
+    /// `apply` and `verify` work without it. An intermediate it must sign
+    /// becomes a request (`requests/ca/NAME.csr`) to sign offline; its own
+    /// renewal needs the key back for one apply.
     #[serde(default)]
     #[schemars(extend("x-default" = false, "examples" = [true]))]
     pub offline: bool,
