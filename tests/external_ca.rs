@@ -219,6 +219,17 @@ fn requests_signed_with_openssl_complete_the_tree() {
         "the certificate changed before the renewal was signed"
     );
     assert_eq!(requests(out).len(), leaves.len(), "one renewal request per certificate");
+    // While they wait, nothing else changes: no kubeconfig, no flag file.
+    let waiting = pending.run("plan", &["--now", &later]);
+    let stdout = text(&waiting.stdout);
+    let changed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            let verb = l.split_whitespace().next().unwrap_or_default();
+            ["create", "reissue", "renew", "rewrite", "wait"].contains(&verb) && l.contains(": ")
+        })
+        .collect();
+    assert!(changed.is_empty(), "renewals waiting for a signature change other things: {changed:?}");
     for (n, request) in requests(out).iter().enumerate() {
         // Two years: the renewed certificate is not due again at `later`.
         let signed = request.with_extension("crt");

@@ -165,6 +165,27 @@ fn as_found(spec: &CertSpec, cert: &X509Certificate<'_>, notes: &mut Vec<String>
     Ok(found)
 }
 
+/// The certificates of a PEM file and nothing else: the file as it is when
+/// it holds only certificates, else its certificates encoded anew (a file
+/// that also holds a private key must not be copied where certificates go,
+/// readable by all and never encrypted). `None` without any certificate.
+#[must_use]
+pub fn certificates_only(file: &[u8]) -> Option<Vec<u8>> {
+    let blocks: Vec<_> = x509_parser::pem::Pem::iter_from_buffer(file).filter_map(Result::ok).collect();
+    if blocks.is_empty() || blocks.iter().all(|b| b.label != "CERTIFICATE") {
+        return None;
+    }
+    if blocks.iter().all(|b| b.label == "CERTIFICATE") {
+        return Some(file.to_vec());
+    }
+    let pem: String = blocks
+        .iter()
+        .filter(|b| b.label == "CERTIFICATE")
+        .map(|b| crate::issue::certificate_pem(&b.contents))
+        .collect();
+    Some(pem.into_bytes())
+}
+
 /// What a certificate holds, in the plan's order where the plan has it
 /// (then the rest), so that `plan` reports what differs, not the order.
 fn in_plan_order(plan: &[String], held: &[String]) -> Vec<String> {

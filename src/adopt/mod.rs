@@ -361,7 +361,15 @@ impl Taker<'_> {
             not_before: taken.issued.not_before.format(&Rfc3339).unwrap_or_default(),
             not_after: taken.issued.not_after.format(&Rfc3339).unwrap_or_default(),
         };
-        let by_role: [(FileRole, &[u8]); 2] = [(FileRole::Cert, &cert.bytes), (FileRole::Key, &key.bytes)];
+        // Only the certificates of the file go where certificates go.
+        let cert_bytes = certificate::certificates_only(&cert.bytes).unwrap_or_default();
+        if cert_bytes != cert.bytes.as_slice() {
+            self.note(
+                &artifact.id,
+                format!("`{}` holds more than certificates: the tree keeps only those", cert.origin),
+            );
+        }
+        let by_role: [(FileRole, &[u8]); 2] = [(FileRole::Cert, &cert_bytes), (FileRole::Key, &key.bytes)];
         self.place_all(i, &by_role);
         self.adoption.adopted.push(Adopted { id: artifact.id.clone(), from: vec![cert.origin, key.origin] });
         self.materials.insert(artifact.id.clone(), Material::Cert(taken.issued));
@@ -437,6 +445,11 @@ impl Taker<'_> {
             self.note(&artifact.id, "not found on the roots given: `apply` makes a new key pair");
             return;
         };
+        let public_text = String::from_utf8_lossy(&public.bytes);
+        if public_text.matches("-----BEGIN ").count() != 1 || !public_text.contains("-----BEGIN PUBLIC KEY-----") {
+            self.note(&artifact.id, format!("not adopted: `{}` is not one PEM public key", public.origin));
+            return;
+        }
         let private_half = x509::private_key_public_raw(&key.bytes);
         if private_half.is_none() || private_half != x509::public_key_raw(&public.bytes) {
             self.note(

@@ -191,10 +191,13 @@ pub fn decide(
         changes: Vec::new(),
         placed: OnceCell::new(),
         recipients_changed,
+        state,
+        chain_changed: vec![false; count],
     };
     for &i in &graph.order {
         let id = &model.artifacts[i].id;
         decider.decide_one(i, state.artifacts.get(id), &graph.fingerprints[i])?;
+        decider.note_chain(i);
     }
     decider.changes.sort_by_key(|c| c.index);
     let current: HashSet<&ArtifactId> = model.artifacts.iter().map(|a| &a.id).collect();
@@ -236,6 +239,11 @@ struct Decider<'a> {
     placed: OnceCell<HashSet<&'a str>>,
     /// How the age recipients changed since the tree was written, if they did.
     recipients_changed: Option<String>,
+    /// The state deciding reads (to know which signers have no key here).
+    state: &'a State,
+    /// By artifact index, for intermediate CAs: whether it or a CA above it
+    /// is issued again, so the chain its leaves carry changes.
+    chain_changed: Vec<bool>,
 }
 
 impl Decider<'_> {
@@ -282,20 +290,25 @@ impl Decider<'_> {
         };
         // Requested from a CA certplan does not hold, never signed yet.
         if recorded.requested.is_some() && recorded.cert.is_none() {
-            let writes = self.keeping_key(i, recorded, paths());
-            self.push(i, Action::Create, "its certificate was requested".into(), false, writes, Vec::new());
-            // The key the request was made with stays: it is what the signer certifies.
-            self.new_key[i] = false;
+            // The key the request was made with stays (it is what the signer
+            // certifies), unless the plan now asks for another kind of key.
+            let new_spec = serde_json::to_value(&artifact.spec).unwrap_or_default();
+            let old_spec: serde_json::Value = serde_json::from_str(recorded.spec.get()).unwrap_or_default();
+            let rekey = key_changed(&old_spec, &new_spec);
+            let writes = if rekey { paths() } else { self.keeping_key(i, recorded, paths()) };
+            self.push(i, Action::Create, "its certificate was requested".into(), rekey, writes, Vec::new());
+            self.new_key[i] = rekey;
             if let Some(change) = self.changes.last_mut() {
-                change.new_key = false;
+                change.new_key = rekey;
             }
             return Ok(());
         }
         // A new key waiting beside its request (`--rotate` of a certificate
         // an external CA signs): the re-key goes on until it is signed.
-        let pending_key = requests::pending_key_path(id, !self.model.recipients.is_empty());
-        if recorded.requested.is_some() && self.disk.exists(&pending_key) {
-            let reason = format!("a new key waits for its certificate at `{pending_key}`");
+        if recorded.requested.is_some()
+            && let Some(waiting) = requests::waiting_key(id, self.disk)
+        {
+            let reason = format!("a new key waits for its certificate at `{waiting}`");
             self.push(i, Action::Reissue, reason, true, paths(), Vec::new());
             return Ok(());
         }
@@ -337,11 +350,7 @@ impl Decider<'_> {
                     return Ok(());
                 }
                 // A leaf presents the intermediate that signs it in its chain.
-                Relation::Signs
-                    if self.new_content[link.index]
-                        && !is_ca
-                        && self.model.artifacts[link.index].spec.cert().is_some_and(|ca| ca.path_len.is_some()) =>
-                {
+                Relation::Signs if self.chain_changed[link.index] && !is_ca => {
                     let reason = format!("its issuer `{input}` is issued again, and its chain holds it");
                     let writes = self.keeping_key(i, recorded, paths());
                     self.push(i, Action::Reissue, reason, false, writes, removes);
@@ -382,6 +391,8 @@ impl Decider<'_> {
     fn renewal_due(&self, artifact: &crate::model::Artifact, recorded: &ArtifactState) -> Option<String> {
         let lifetime = match &artifact.spec {
             Spec::BootstrapToken(token) => token.ttl,
+            // An external CA is renewed by whoever holds it, not here.
+            Spec::Ca(ca) if ca.external.is_some() => return None,
             spec => spec.cert()?.validity,
         };
         let facts = recorded.cert.as_ref()?;
@@ -471,6 +482,30 @@ impl Decider<'_> {
         Ok(())
     }
 
+    /// Records for an intermediate CA whether the chain below it changes:
+    /// it is issued again, or a CA above it is.
+    fn note_chain(&mut self, i: usize) {
+        let artifact = &self.model.artifacts[i];
+        let Spec::Ca(ca) = &artifact.spec else { return };
+        if ca.issuer == artifact.id {
+            return;
+        }
+        let parent = self.model.position(&ca.issuer).is_some_and(|p| self.chain_changed[p]);
+        self.chain_changed[i] = self.new_content[i] || parent;
+    }
+
+    /// Whether issuing artifact `i` now waits for a signature certplan
+    /// cannot make (its signer's key is not here and nothing signed came
+    /// back): its content does not change in this run.
+    fn awaits_signature(&self, i: usize) -> bool {
+        let Some(signer) = requests::keyless_signer(self.model, self.state, self.disk, i) else {
+            return false;
+        };
+        let issued_now = self.model.position(signer).is_some_and(|s| self.new_key[s])
+            && !self.model.externals.iter().any(|e| &e.id == signer);
+        !issued_now && !self.disk.exists(&requests::signed_path(&self.model.artifacts[i].id))
+    }
+
     fn push(
         &mut self,
         i: usize,
@@ -483,7 +518,12 @@ impl Decider<'_> {
         let artifact = &self.model.artifacts[i];
         let material = artifact.spec.has_material();
         let new_key = material && (new_key || action == Action::Create);
-        if material && matches!(action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew) {
+        // What waits for a signature changes nothing yet (a renewal keeps
+        // serving); only a new key does, and `settle` makes its dependents wait.
+        if material
+            && matches!(action, Action::Create | Action::Adopt | Action::Reissue | Action::Renew)
+            && !self.awaits_signature(i)
+        {
             self.new_content[i] = true;
         }
         // A trust bundle is written from its CAs: new when it is (re)written.

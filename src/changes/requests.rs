@@ -34,6 +34,13 @@ pub fn pending_key_path(id: &ArtifactId, sealed: bool) -> String {
     format!("requests/{id}.key{suffix}")
 }
 
+/// The new key waiting beside the request for `id`, if there is one: its
+/// path, encrypted or not (the plan's `[secrets]` may have changed since).
+#[must_use]
+pub fn waiting_key(id: &ArtifactId, disk: &dyn TreeView) -> Option<String> {
+    [true, false].into_iter().map(|sealed| pending_key_path(id, sealed)).find(|path| disk.exists(path))
+}
+
 /// The CA that must sign artifact `i` without certplan holding its key
 /// for this run: an external CA signing a leaf, or an offline CA (whose
 /// key is not in the tree) signing an intermediate.
@@ -77,8 +84,9 @@ pub fn settle(model: &Model, graph: &Graph, state: &State, disk: &dyn TreeView, 
         let signed = signed_path(&change.id);
         if disk.exists(&signed) {
             change.reason = format!("{}; `{ca}` signed it: `{signed}`", change.reason);
-            let pending_key = pending_key_path(&change.id, !model.recipients.is_empty());
-            change.removes.extend([request_path(&change.id), signed, pending_key]);
+            let waiting = [pending_key_path(&change.id, true), pending_key_path(&change.id, false)];
+            change.removes.extend([request_path(&change.id), signed]);
+            change.removes.extend(waiting);
             continue;
         }
         // Nothing signed yet, or a new key: what it signs or embeds cannot be written.

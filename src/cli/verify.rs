@@ -88,6 +88,9 @@ impl VerifyArgs {
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome, Error> {
     let (mut compiled, now) = load::compile_plan_at(&args.plan, args.now.as_deref())?;
+    // An external CA's subject and key are what its certificate says.
+    let plan_dir = args.plan.parent().unwrap_or(std::path::Path::new(""));
+    compiled.use_external_cas(plan_dir).map_err(Error::External)?;
     let warn_within = match args.warn_within.as_deref().map(humantime::parse_duration) {
         None => None,
         Some(Ok(window)) => Some(time::Duration::try_from(window).unwrap_or(time::Duration::MAX)),

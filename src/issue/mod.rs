@@ -84,7 +84,7 @@ pub fn issue_all(
 
 /// The PEM of the intermediate CAs from `ca` up to its root (the root
 /// left out, as TLS peers send chains): empty when `ca` is a root.
-fn intermediates(model: &Model, ca: &ArtifactId, done: &HashMap<ArtifactId, Material>) -> String {
+fn intermediates(model: &Model, ca: &ArtifactId, done: &HashMap<ArtifactId, Material>) -> Result<String, IssueError> {
     let mut chain = String::new();
     let mut next = Some(ca);
     // At most one step per CA of the plan: the hierarchy has no cycles.
@@ -94,12 +94,13 @@ fn intermediates(model: &Model, ca: &ArtifactId, done: &HashMap<ArtifactId, Mate
         if spec.issuer == *id {
             break;
         }
-        if let Some(Material::Cert(issued)) = done.get(id) {
-            chain.push_str(&issued.cert_pem);
-        }
+        let Some(Material::Cert(issued)) = done.get(id) else {
+            return Err(IssueError::MissingIssuer(id.clone()));
+        };
+        chain.push_str(&issued.cert_pem);
         next = Some(&spec.issuer);
     }
-    chain
+    Ok(chain)
 }
 
 /// The material of one artifact; `None` for artifacts that are rendered,
@@ -127,7 +128,7 @@ fn issue_one(
             let mut issued = issue_cert(spec, Some(ca), reuse(), now)?;
             // A leaf presents the intermediates above it, up to the root.
             if matches!(artifact.spec, Spec::Cert(_)) {
-                issued.cert_pem.push_str(&intermediates(model, &spec.issuer, done));
+                issued.cert_pem.push_str(&intermediates(model, &spec.issuer, done)?);
             }
             Material::Cert(issued)
         }

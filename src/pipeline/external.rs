@@ -168,17 +168,23 @@ pub fn requests(
         // A new key for a certificate still in place waits beside its
         // request, so the key in place keeps matching the certificate.
         let in_place = recorded.is_some_and(|r| r.cert.is_some());
-        let pending_path = pending_key_path(&artifact.id, !model.recipients.is_empty());
-        let pending = pending_key(spec, &pending_path, disk).filter(|_| change.new_key && in_place);
+        let pending = match crate::changes::requests::waiting_key(&artifact.id, disk) {
+            // A waiting key this run cannot read is never replaced either.
+            Some(path) if change.new_key && in_place => Some(
+                pending_key(spec, &path, disk).ok_or_else(|| super::ApplyError::NeedIdentity(artifact.id.clone()))?,
+            ),
+            _ => None,
+        };
         let outstanding = recorded.is_some_and(|r| r.requested.as_ref() == Some(&fingerprint))
             && disk.exists(&request_path(&artifact.id));
         asked.insert(artifact.id.clone(), fingerprint);
         if outstanding && (kept.is_some() || pending.is_some()) {
             continue;
         }
-        let key = if let Some(key) = kept {
+        let key = if let Some(key) = kept.or(pending) {
             key
         } else {
+            let pending_path = pending_key_path(&artifact.id, !model.recipients.is_empty());
             let key = issue::issue_keypair(spec.key)?;
             if change.new_key && in_place {
                 files.push(RenderedFile {
@@ -266,7 +272,12 @@ pub fn returned(
         };
         let ca = ca_material(compiled, ca_id, state, disk)
             .ok_or_else(|| refuse(format!("the certificate of `{ca_id}` cannot be read")))?;
-        let pending = pending_key(spec, &pending_key_path(&artifact.id, !model.recipients.is_empty()), disk);
+        let pending = match crate::changes::requests::waiting_key(&artifact.id, disk) {
+            Some(path) => Some(pending_key(spec, &path, disk).ok_or_else(|| {
+                refuse(format!("its new key waits at `{path}` and cannot be read: give the age identity"))
+            })?),
+            None => None,
+        };
         let key = pending
             .or_else(|| {
                 let recorded = state.artifacts.get(&artifact.id)?;
@@ -293,7 +304,9 @@ pub fn returned(
         if taken.issued.not_after <= now {
             return Err(refuse("it has expired".into()));
         }
-        let cert_pem = String::from_utf8_lossy(&cert).into_owned();
+        // Only its certificates (the leaf, and a chain the signer added).
+        let cert_pem = String::from_utf8(crate::adopt::certificate::certificates_only(&cert).unwrap_or_default())
+            .unwrap_or_default();
         materials.insert(artifact.id.clone(), Material::Cert(Issued { cert_pem, key, ..taken.issued }));
     }
     Ok(materials)

@@ -19,8 +19,10 @@ pub fn load(artifact: &Artifact, recorded: &ArtifactState, disk: &Disk) -> Optio
             let cert_pem = text(FileRole::Cert)?;
             // A CA whose key is offline still has a certificate to embed
             // (signing with it is refused before issuing starts).
+            // Not a key that is there and cannot be read (encrypted, no identity).
+            let key_file_here = recorded.files.iter().any(|(path, f)| f.role == FileRole::Key && disk.exists(path));
             let key_pem = match text(FileRole::Key) {
-                None if matches!(artifact.spec, Spec::Ca(_)) => String::new(),
+                None if matches!(artifact.spec, Spec::Ca(_)) && !key_file_here => String::new(),
                 key => key?,
             };
             let facts = recorded.cert.as_ref()?;
