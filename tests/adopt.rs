@@ -522,6 +522,39 @@ impl Work {
 
 /// A `certplan` command that takes nothing from the environment the suite
 /// runs in: no age identity, no colour.
+/// `plans/hierarchy.toml` applied, then its root key taken offline and its
+/// state lost: adopted from the hosts and the cluster directory, the
+/// intermediates under the root are taken as they are, the root's key is
+/// not asked for, and nothing is left to do.
+#[test]
+fn a_hierarchy_with_its_root_offline_is_adopted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plan = crate::common::plan_path("hierarchy");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let applied = certplan().arg("apply").arg(&plan).arg("--out").arg(&a).output().expect("run certplan");
+    assert!(applied.status.success(), "{}", describe(&applied));
+    fs::remove_file(a.join("cluster/pki/root-ca.key")).expect("take the root key offline");
+    fs::remove_file(a.join(".certplan/state.json")).expect("lose the state");
+    let hosts: Vec<(String, PathBuf)> = ["cp1", "cp2", "cp3", "worker1", "worker2"]
+        .iter()
+        .map(|h| ((*h).to_string(), a.join("hosts").join(h)))
+        .collect();
+    let hosts: Vec<(&str, &Path)> = hosts.iter().map(|(h, p)| (h.as_str(), p.as_path())).collect();
+    let adopted = certplan()
+        .arg("adopt")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&b)
+        .args(roots_args(&hosts, Some(&a.join("cluster"))))
+        .output()
+        .expect("run certplan adopt");
+    assert!(adopted.status.success(), "{}", describe(&adopted));
+    let planned =
+        certplan().arg("plan").arg(&plan).arg("--out").arg(&b).arg("--detailed-exitcode").output().expect("plan");
+    assert_eq!(planned.status.code(), Some(0), "{}", describe(&planned));
+    assert!(!b.join("cluster/pki/root-ca.key").exists(), "adopt wrote a root key");
+}
+
 fn certplan() -> Command {
     let mut command = crate::common::certplan();
     command.env_remove("CERTPLAN_AGE_IDENTITY").env_remove("CERTPLAN_AGE_IDENTITY_FILE").env("NO_COLOR", "1");

@@ -30,25 +30,32 @@ pub struct Taken {
     pub notes: Vec<String>,
 }
 
-/// Holds a certificate (`cert`, PEM) and its key (`key`, PEM) against
-/// `spec`. `signer` is the adopted CA that must have signed it: a leaf's
+/// Holds a certificate (`cert`, PEM) and its key (`key`, PEM; `None` for
+/// an offline CA whose key is away) against `spec`. `signer` is the adopted CA that must have signed it: a leaf's
 /// CA, an intermediate's parent; `None` for a root, which signs itself.
 /// `Err` says why they cannot be adopted at all.
 pub fn take(
     spec: &CertSpec,
     is_ca: bool,
     cert_pem: &[u8],
-    key_pem: &[u8],
+    key_pem: Option<&[u8]>,
     signer: Option<&Issued>,
     now: OffsetDateTime,
 ) -> Result<Taken, String> {
     let der = x509::cert_der(cert_pem).ok_or("not a PEM certificate")?;
     let cert = x509::parse(&der).ok_or("a certificate that cannot be parsed")?;
-    let key_text = std::str::from_utf8(key_pem).map_err(|_| "a key that is not PEM text")?;
-    let key_public = x509::private_key_public_raw(key_pem).ok_or("a key certplan cannot read")?;
-    if key_public != cert.public_key().subject_public_key.data.as_ref() {
-        return Err("the key does not belong to the certificate".into());
-    }
+    // An offline CA's key is away (`None`): there is no key to hold against it.
+    let key_text = match key_pem {
+        Some(key_pem) => {
+            let key_text = std::str::from_utf8(key_pem).map_err(|_| "a key that is not PEM text")?;
+            let key_public = x509::private_key_public_raw(key_pem).ok_or("a key certplan cannot read")?;
+            if key_public != cert.public_key().subject_public_key.data.as_ref() {
+                return Err("the key does not belong to the certificate".into());
+            }
+            key_text
+        }
+        None => "",
+    };
     let mut notes = Vec::new();
     let ca_flag = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
     let usage = cert.key_usage().ok().flatten().map(|ext| *ext.value);

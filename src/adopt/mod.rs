@@ -282,23 +282,14 @@ impl Taker<'_> {
         };
         let is_ca = matches!(artifact.spec, Spec::Ca(_));
         if spec.external.is_some() {
-            self.take_external(i);
-            return Ok(());
+            return self.take_external(i);
         }
-        let mut cert = self.first_found(artifact, FileRole::Cert);
-        let mut key = self.first_found(artifact, FileRole::Key);
-        if is_ca && key.is_none() {
-            key = self.ca_key_beside(artifact);
-        }
-        if cert.is_none() || key.is_none() {
-            let embedded = self.embedded_client(&artifact.id);
-            if let Some((found_cert, found_key)) = embedded {
-                cert = cert.or(Some(found_cert));
-                key = key.or(Some(found_key));
-            }
-        }
+        let (cert, key) = self.cert_and_key(artifact, is_ca);
+        let offline = model.offline.contains(&artifact.id);
         let (cert, key) = match (cert, key) {
-            (Some(cert), Some(key)) => (cert, key),
+            (Some(cert), Some(key)) => (cert, Some(key)),
+            // An offline CA's key is meant to be away: its certificate is enough.
+            (Some(cert), None) if is_ca && offline => (cert, None),
             (Some(cert), None) if is_ca => {
                 let looked: Vec<String> = artifact
                     .files
@@ -319,10 +310,16 @@ impl Taker<'_> {
                 );
                 return Ok(());
             }
-            _ => {
-                if !is_ca {
-                    self.note(&artifact.id, "not found on the roots given: `apply` issues it");
-                }
+            (None, key) => {
+                let note = match (is_ca, key) {
+                    (true, Some(key)) => format!(
+                        "only its key was found (`{}`), not its certificate: `apply` issues a certificate for that key",
+                        key.origin
+                    ),
+                    (true, None) => "not found on the roots given: `apply` makes a new CA".into(),
+                    (false, _) => "not found on the roots given: `apply` issues it".into(),
+                };
+                self.note(&artifact.id, note);
                 return Ok(());
             }
         };
@@ -335,7 +332,8 @@ impl Taker<'_> {
             }
             _ => None,
         };
-        let taken = match certificate::take(spec, is_ca, &cert.bytes, &key.bytes, issuer, self.now) {
+        let key_pem = key.as_ref().map(|k| k.bytes.as_slice());
+        let taken = match certificate::take(spec, is_ca, &cert.bytes, key_pem, issuer, self.now) {
             Ok(taken) => taken,
             Err(reason) if is_ca => {
                 return Err(AdoptError::Ca { id: artifact.id.clone(), origin: cert.origin, reason });
@@ -354,7 +352,8 @@ impl Taker<'_> {
         for note in taken.notes {
             self.note(&artifact.id, note);
         }
-        self.check_modes(&artifact.id, &[&cert, &key]);
+        let found: Vec<&sources::Found> = std::iter::once(&cert).chain(key.as_ref()).collect();
+        self.check_modes(&artifact.id, &found);
         let found_spec = if is_ca { Spec::Ca(taken.spec) } else { Spec::Cert(taken.spec) };
         let cert_state = CertState {
             serial: taken.issued.serial.clone(),
@@ -369,24 +368,51 @@ impl Taker<'_> {
                 format!("`{}` holds more than certificates: the tree keeps only those", cert.origin),
             );
         }
-        let by_role: [(FileRole, &[u8]); 2] = [(FileRole::Cert, &cert_bytes), (FileRole::Key, &key.bytes)];
+        let mut by_role: Vec<(FileRole, &[u8])> = vec![(FileRole::Cert, &cert_bytes)];
+        by_role.extend(key.as_ref().map(|k| (FileRole::Key, k.bytes.as_slice())));
         self.place_all(i, &by_role);
-        self.adoption.adopted.push(Adopted { id: artifact.id.clone(), from: vec![cert.origin, key.origin] });
+        let from = std::iter::once(cert.origin.clone()).chain(key.as_ref().map(|k| k.origin.clone())).collect();
+        self.adoption.adopted.push(Adopted { id: artifact.id.clone(), from });
         self.materials.insert(artifact.id.clone(), Material::Cert(taken.issued));
         self.record(i, found_spec, Some(cert_state));
         Ok(())
     }
 
+    /// The certificate and key of a CA or leaf as found: its own files, a
+    /// CA's key also beside its certificate, a client's also from a
+    /// kubeconfig that embeds them.
+    fn cert_and_key(&self, artifact: &Artifact, is_ca: bool) -> (Option<sources::Found>, Option<sources::Found>) {
+        let mut cert = self.first_found(artifact, FileRole::Cert);
+        let mut key = self.first_found(artifact, FileRole::Key);
+        if is_ca && key.is_none() {
+            key = self.ca_key_beside(artifact);
+        }
+        if (cert.is_none() || key.is_none())
+            && let Some((found_cert, found_key)) = self.embedded_client(&artifact.id)
+        {
+            cert = cert.or(Some(found_cert));
+            key = key.or(Some(found_key));
+        }
+        (cert, key)
+    }
+
     /// A CA certplan does not hold: its certificate is the plan's file,
     /// wherever the hosts keep a copy of it.
-    fn take_external(&mut self, i: usize) {
+    fn take_external(&mut self, i: usize) -> Result<(), AdoptError> {
         let model = self.model;
         let artifact = &model.artifacts[i];
-        let Some(spec) = artifact.spec.cert() else { return };
+        let Some(spec) = artifact.spec.cert() else { return Ok(()) };
         let Some(issued) = model.external_pem.get(&artifact.id).and_then(|pem| crate::issue::external(spec, pem))
         else {
-            return;
+            return Ok(());
         };
+        // The hosts must trust the CA the plan names, not another one.
+        for found in artifact.files.iter().filter(|f| f.role == FileRole::Cert).filter_map(|f| self.sources.read(f)) {
+            if x509::cert_der(&found.bytes).as_deref() != Some(issued.cert_der.as_slice()) {
+                let reason = "it is not the certificate the plan's `external` file holds".to_string();
+                return Err(AdoptError::Ca { id: artifact.id.clone(), origin: found.origin, reason });
+            }
+        }
         let pem = issued.cert_pem.clone();
         let by_role: [(FileRole, &[u8]); 1] = [(FileRole::Cert, pem.as_bytes())];
         self.place_all(i, &by_role);
@@ -394,6 +420,7 @@ impl Taker<'_> {
         self.adoption.adopted.push(Adopted { id: artifact.id.clone(), from });
         self.materials.insert(artifact.id.clone(), Material::Cert(issued));
         self.record(i, artifact.spec.clone(), None);
+        Ok(())
     }
 
     /// A CA key the plan keeps only in `cluster/`, looked for beside the

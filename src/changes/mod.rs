@@ -432,6 +432,7 @@ impl Decider<'_> {
         let offline = self.model.offline.contains(&artifact.id);
         for placement in &artifact.files {
             match recorded.files.get(&placement.path) {
+                None if offline && placement.role == FileRole::Key && !self.disk.exists(&placement.path) => {}
                 None => added.push(placement.path.clone()),
                 Some(file) => match self.disk.status(&placement.path, file) {
                     FileStatus::Intact => {}

@@ -90,6 +90,8 @@ rule_ids! {
     CaParentCycle = "ca-parent-cycle", Error, "a CA whose `parent` chain leads back to itself";
     ExternalCaConflict = "external-ca-conflict", Error,
         "an external CA (its key not held) asked to do what needs its key";
+    OfflineCaSigns = "offline-ca-signs", Error,
+        "an offline CA the controller-manager must sign kubelet certificates with";
     RotationInHierarchy = "rotation-in-hierarchy", Error,
         "staged `rotation` of a CA that has a `parent` or signs intermediates";
     RotationUnsupported = "rotation-unsupported", Error,

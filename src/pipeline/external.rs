@@ -286,8 +286,9 @@ pub fn returned(
             })
             .ok_or_else(|| refuse("the key its request was made with is not in the tree".into()))?;
         let cert = crate::output::read_regular(&disk.path(&path)).ok_or_else(|| refuse("it cannot be read".into()))?;
-        let taken = crate::adopt::certificate::take(spec, is_ca, &cert, key.pem.expose().as_bytes(), Some(&ca), now)
-            .map_err(refuse)?;
+        let taken =
+            crate::adopt::certificate::take(spec, is_ca, &cert, Some(key.pem.expose().as_bytes()), Some(&ca), now)
+                .map_err(refuse)?;
         // The signer chooses the lifetime; it must end within the CA's.
         let mut found = taken.spec.clone();
         found.validity = spec.validity;

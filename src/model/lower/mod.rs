@@ -30,8 +30,8 @@ pub fn lower_plan(plan: &PlanFile) -> Result<Model, Diagnostics> {
 
 /// The controller-manager signs kubelet certificates (TLS bootstrapping, or
 /// a token file that lets kubelets ask) with the `apiserver-client` set's
-/// CA, so that CA's key must be on the control plane: an external CA
-/// cannot be it.
+/// CA, so that CA's key must be on the control plane: an external or an
+/// offline CA cannot be it.
 fn external_signer(context: &context::Context, diagnostics: &mut Diagnostics) {
     if !artifacts::signing_needed(context) {
         return;
@@ -39,7 +39,19 @@ fn external_signer(context: &context::Context, diagnostics: &mut Diagnostics) {
     let Some(name) = context.sets.get(&crate::model::CertSet::ApiserverClient).and_then(|set| set.ca.as_ref()) else {
         return;
     };
-    let Some((_, span)) = context.cas.iter().find(|ca| &ca.name == name).and_then(|ca| ca.external.as_ref()) else {
+    let Some(ca) = context.cas.iter().find(|ca| &ca.name == name) else { return };
+    if ca.offline {
+        diagnostics.push(
+            crate::diag::Diagnostic::error(
+                crate::diag::RuleId::OfflineCaSigns,
+                format!("the CA `{name}` is `offline`, and the controller-manager must sign kubelet certificates with it, so its key must be on the control plane"),
+            )
+            .at(ca.span.clone())
+            .label("offline CA")
+            .hint("sign the `apiserver-client` set with an intermediate under the offline CA, or give the kubelets static client certificates"),
+        );
+    }
+    let Some((_, span)) = ca.external.as_ref() else {
         return;
     };
     diagnostics.push(
