@@ -367,11 +367,34 @@ fn a_signed_certificate_that_is_not_what_was_asked_is_refused() {
         p.check(before == snapshot(out), || format!("{what}: a refused apply changed the tree"));
         fs::remove_file(&signed).expect("take the bad certificate away");
     }
-    // Signed as asked, it is taken.
-    sign(&pending.ca, &request, 8);
+    // Signed as asked, for 30 days only (a signer's own limit), it is taken,
+    // and its renewal window is a third of the life it was given, not of
+    // the plan's year: nothing to do for it right after.
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        request.to_str().expect("UTF-8"),
+        "-CA",
+        ca_cert,
+        "-CAkey",
+        ca_key,
+        "-set_serial",
+        "8",
+        "-days",
+        "30",
+        "-copy_extensions",
+        "copyall",
+        "-out",
+        signed.to_str().expect("UTF-8"),
+    ]);
     let taken = pending.run("apply", &[]);
     p.check(taken.status.success() && text(&taken.stdout).contains(&format!("create {id}")), || {
         format!("the certificate signed as asked is not taken:\n{}", describe(&taken))
+    });
+    let after = pending.run("plan", &[]);
+    p.check(!text(&after.stdout).contains(id), || {
+        format!("a 30-day certificate is due at once:\n{}", describe(&after))
     });
     p.finish();
 

@@ -396,8 +396,15 @@ impl Decider<'_> {
             spec => spec.cert()?.validity,
         };
         let facts = recorded.cert.as_ref()?;
-        let not_after = OffsetDateTime::parse(&facts.not_after, &time::format_description::well_known::Rfc3339).ok()?;
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let not_after = OffsetDateTime::parse(&facts.not_after, rfc3339).ok()?;
         let left = not_after - self.options.now;
+        // A certificate someone else signed may live shorter than the plan
+        // asks (a signer's own limit): its window is a third of its life.
+        let issued_for = OffsetDateTime::parse(&facts.not_before, rfc3339)
+            .ok()
+            .and_then(|not_before| std::time::Duration::try_from(not_after - not_before).ok());
+        let lifetime = issued_for.map_or(lifetime, |lived| lived.min(lifetime));
         let window = lifetime / 3;
         let renew = time::Duration::try_from(window).ok()?;
         (left < renew).then(|| {
@@ -430,9 +437,13 @@ impl Decider<'_> {
         let mut added = Vec::new();
         // An offline CA's key is meant to be gone from the tree.
         let offline = self.model.offline.contains(&artifact.id);
+        // An offline CA's key that is away is not added back; one still in
+        // the tree (at a path it leaves) moves like any file.
+        let key_away =
+            offline && !recorded.files.iter().any(|(path, f)| f.role == FileRole::Key && self.disk.exists(path));
         for placement in &artifact.files {
             match recorded.files.get(&placement.path) {
-                None if offline && placement.role == FileRole::Key && !self.disk.exists(&placement.path) => {}
+                None if key_away && placement.role == FileRole::Key => {}
                 None => added.push(placement.path.clone()),
                 Some(file) => match self.disk.status(&placement.path, file) {
                     FileStatus::Intact => {}

@@ -305,6 +305,9 @@ pub fn returned(
         if taken.issued.not_after <= now {
             return Err(refuse("it has expired".into()));
         }
+        if taken.issued.not_before > now {
+            return Err(refuse("it is not valid yet (its NotBefore is in the future)".into()));
+        }
         // Only its certificates (the leaf, and a chain the signer added).
         let cert_pem = String::from_utf8(crate::adopt::certificate::certificates_only(&cert).unwrap_or_default())
             .unwrap_or_default();
