@@ -439,3 +439,26 @@ fn a_signed_certificate_that_is_not_what_was_asked_is_refused() {
     let settled = pending.run("plan", &[]);
     assert!(!text(&settled.stdout).contains(id), "{id} still has a change:\n{}", describe(&settled));
 }
+
+/// A certificate that leaves the plan while its request is outstanding
+/// takes the request with it.
+#[test]
+fn a_request_leaves_with_its_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    make_ca(tmp.path(), "etcd-ca", "etcd-ca");
+    let source = fs::read_to_string(plan_path("kubeadm")).expect("read the plan");
+    let two = with_external(&drop_hosts(&source, &["cp3", "worker2"]), "etcd", "etcd-ca.crt");
+    let plan = write_plan(tmp.path(), &two);
+    let out = tmp.path().join("out");
+    let run = || certplan().arg("apply").arg(&plan).arg("--out").arg(&out).output().expect("run certplan");
+    let first = run();
+    assert!(first.status.success(), "{}", describe(&first));
+    let request = out.join("requests/cert/etcd-server/cp2.csr");
+    assert!(request.is_file(), "no request for cp2's etcd server");
+    fs::write(&plan, with_external(&drop_hosts(&source, &["cp2", "cp3", "worker2"]), "etcd", "etcd-ca.crt"))
+        .expect("drop cp2");
+    let second = run();
+    assert!(second.status.success(), "{}", describe(&second));
+    assert!(!request.exists(), "the request of a certificate no longer in the plan is left behind");
+    assert!(out.join("requests/cert/etcd-server/cp1.csr").is_file(), "cp1's request went too");
+}

@@ -203,6 +203,13 @@ pub fn decide(
     let current: HashSet<&ArtifactId> = model.artifacts.iter().map(|a| &a.id).collect();
     for (id, recorded) in &state.artifacts {
         if !current.contains(id) {
+            let mut removes: Vec<String> = recorded.files.keys().cloned().collect();
+            // An outstanding request goes with it: its CSR, a signed
+            // certificate brought back, a new key waiting.
+            if recorded.requested.is_some() {
+                removes.extend([requests::request_path(id), requests::signed_path(id)]);
+                removes.extend([true, false].map(|sealed| requests::pending_key_path(id, sealed)));
+            }
             decider.changes.push(Change {
                 id: id.clone(),
                 index: None,
@@ -210,7 +217,7 @@ pub fn decide(
                 reason: rotation::remove_reason(id).unwrap_or_else(|| "no longer in the plan".into()),
                 new_key: false,
                 writes: Vec::new(),
-                removes: recorded.files.keys().cloned().collect(),
+                removes,
             });
         }
     }
