@@ -69,77 +69,15 @@ use serde_json::{Value, json};
 use crate::common::applied::artifacts;
 use crate::common::problems::Problems;
 use crate::common::snapshot::{Snapshot, snapshot};
-use crate::common::{artifact, describe, write_plan};
+use crate::common::{artifact, describe, without_entries, write_plan};
 
-/// A kubeadm-shaped plan: `plans/kubeadm.toml` cut down to one control-plane
-/// host (`cp1`, which also runs etcd and a kubelet), one worker and one user.
-const KUBEADM_PLAN: &str = r#"[cluster]
-name = "prod"
-kubernetes_version = "1.31"
-apiserver_url = "https://k8s-api.prod.example.com:6443"
-service_cidr = "10.96.0.0/12"
-cluster_domain = "cluster.local"
-
-[defaults]
-key = "ecdsa-p256"
-validity = "8760h"
-ca_validity = "87600h"
-
-[layout]
-preset = "kubeadm"
-pki_dir = "/etc/kubernetes/pki"
-config_dir = "/etc/kubernetes"
-
-[cas.kubernetes]
-cn = "kubernetes"
-
-[cas.etcd]
-cn = "etcd-ca"
-
-[cas.front-proxy]
-cn = "front-proxy-ca"
-
-[[hosts]]
-name = "cp1"
-address = "10.0.0.11"
-roles = ["control-plane", "etcd", "worker"]
-
-[[hosts]]
-name = "worker1"
-address = "10.0.1.21"
-roles = ["worker"]
-
-[sets.etcd-server]
-ca = "etcd"
-
-[sets.etcd-peer]
-ca = "etcd"
-
-[sets.etcd-client]
-ca = "etcd"
-
-[sets.apiserver]
-ca = "kubernetes"
-
-[sets.apiserver-client]
-ca = "kubernetes"
-
-[sets.kubelet-server]
-ca = "kubernetes"
-
-[sets.kubelet-client]
-ca = "kubernetes"
-
-[sets.front-proxy]
-ca = "front-proxy"
-
-[sets.service-account]
-key = "rsa-2048"
-
-[[users]]
-name = "admin"
-groups = ["kubeadm:cluster-admins"]
-"#;
+/// `plans/kubeadm.toml` cut down to one control plane (`cp1`), one
+/// worker (`worker1`) and the `admin` user.
+fn kubeadm_plan() -> String {
+    let source = std::fs::read_to_string(crate::common::plan_path("kubeadm")).expect("read plans/kubeadm.toml");
+    let source = without_entries(&source, "hosts", &["cp2", "cp3", "worker2"]);
+    without_entries(&source, "users", &["break-glass"])
+}
 
 /// A "hard way" plan as book/src/recipes/migrating.md writes one for a cfssl
 /// install: cfssl's file names, RSA keys, the subject fields every CSR of
@@ -189,14 +127,14 @@ groups = ["system:masters"]
 token_csv = true
 "#;
 
-/// The hosts of [`KUBEADM_PLAN`].
+/// The hosts of [`kubeadm_plan`].
 const CONTROL_PLANE: &str = "cp1";
 const WORKER: &str = "worker1";
 /// The hosts of [`CFSSL_PLAN`].
 const MASTER: &str = "master1";
 const NODE: &str = "node1";
 
-/// The table of [`KUBEADM_PLAN`] that the SAN edit extends.
+/// The table of [`kubeadm_plan`] that the SAN edit extends.
 const APISERVER_SET: &str = "[sets.apiserver]\nca = \"kubernetes\"\n";
 /// The DNS name that edit adds to the API server's certificate.
 const NEW_SAN: &str = "api.adopted.example.com";
@@ -262,7 +200,7 @@ const NO_ARGS: [&str; 0] = [];
 /// keeping its key.
 #[test]
 fn certplans_own_tree_without_its_state_is_adopted_whole() {
-    let work = Work::new(KUBEADM_PLAN);
+    let work = Work::new(&kubeadm_plan());
     let a = work.dir().join("a");
     let b = work.dir().join("b");
     work.ok("apply", &a, &NO_ARGS);
@@ -284,7 +222,7 @@ fn certplans_own_tree_without_its_state_is_adopted_whole() {
     assert_eq!(code, 0, "`plan --detailed-exitcode` after adopting certplan's own tree:\n{}", describe(&output));
     work.ok("verify", &b, &NO_ARGS);
 
-    work.edit(&replace_once(KUBEADM_PLAN, APISERVER_SET, &format!("{APISERVER_SET}extra_sans = [\"{NEW_SAN}\"]\n")));
+    work.edit(&replace_once(&kubeadm_plan(), APISERVER_SET, &format!("{APISERVER_SET}extra_sans = [\"{NEW_SAN}\"]\n")));
     let planned = work.plan_json(&b);
     let material = material_changes(&planned);
     assert_eq!(material.len(), 1, "one SAN more reissues the API server's certificate alone: {material:#?}");
@@ -313,7 +251,7 @@ fn certplans_own_tree_without_its_state_is_adopted_whole() {
 /// key.
 #[test]
 fn a_kubeadm_shaped_tree_made_with_openssl_is_adopted() {
-    let work = Work::new(KUBEADM_PLAN);
+    let work = Work::new(&kubeadm_plan());
     let install = KubeadmInstall::mint(&work);
     let before = snapshot(&install.roots);
 
@@ -399,7 +337,7 @@ fn a_cfssl_hard_way_tree_is_adopted() {
 /// the plan does not have; a `--host` without `=`.
 #[test]
 fn adopt_refuses_bad_input_and_writes_nothing() {
-    let work = Work::new(KUBEADM_PLAN);
+    let work = Work::new(&kubeadm_plan());
     let tree = work.dir().join("tree");
     work.ok("apply", &tree, &NO_ARGS);
     let cp1 = tree.join("hosts").join(CONTROL_PLANE);
@@ -831,7 +769,7 @@ fn validity_in(artifact: &Value, unit: u64) -> u64 {
 // ---------------------------------------------------------------------------
 // A kubeadm installation, minted with openssl.
 
-/// A kubeadm-made installation of [`KUBEADM_PLAN`], minted with `openssl`:
+/// A kubeadm-made installation of [`kubeadm_plan`], minted with `openssl`:
 /// under `roots/`, `cp1/` and `worker1/` (host roots) with kubeadm's files
 /// at the plan's host paths, `cluster/` with `kubeconfigs/admin.conf` alone
 /// (kubeadm's `/etc/kubernetes/admin.conf`, which the plan places in

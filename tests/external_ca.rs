@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::common::external::{ExternalCa, make_ca, openssl, requests, sign, sign_all, with_external};
 use crate::common::problems::Problems;
 use crate::common::snapshot::snapshot;
-use crate::common::{certplan, describe, inspect, plan_path, write_plan};
+use crate::common::{certplan, describe, inspect, plan_path, without_entries, write_plan};
 
 /// A plan of one control plane and one worker in kubeadm's shape whose
 /// etcd CA is external, applied once: requests are waiting.
@@ -42,7 +42,7 @@ impl Pending {
         let dir = tmp.path().to_path_buf();
         let ca = make_ca(&dir, "security-team-etcd-ca", "etcd-ca");
         let source = fs::read_to_string(plan_path("kubeadm")).expect("read the plan");
-        let source = drop_hosts(&source, &["cp2", "cp3", "worker2"]);
+        let source = without_entries(&source, "hosts", &["cp2", "cp3", "worker2"]);
         let plan = write_plan(&dir, &with_external(&source, "etcd", "security-team-etcd-ca.crt"));
         let out = dir.join("out");
         let pending = Self { _tmp: tmp, dir, plan, out, ca };
@@ -66,15 +66,6 @@ impl Pending {
             .filter_map(|a| a["id"].as_str().map(str::to_string))
             .collect()
     }
-}
-
-/// The plan source without the `[[hosts]]` tables of these hosts.
-fn drop_hosts(source: &str, hosts: &[&str]) -> String {
-    source
-        .split("\n[[hosts]]\n")
-        .filter(|table| !hosts.iter().any(|h| table.starts_with(&format!("name = \"{h}\"\n"))))
-        .collect::<Vec<_>>()
-        .join("\n[[hosts]]\n")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -232,25 +223,7 @@ fn requests_signed_with_openssl_complete_the_tree() {
     assert!(changed.is_empty(), "renewals waiting for a signature change other things: {changed:?}");
     for (n, request) in requests(out).iter().enumerate() {
         // Two years: the renewed certificate is not due again at `later`.
-        let signed = request.with_extension("crt");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            request.to_str().expect("UTF-8"),
-            "-CA",
-            pending.ca.cert.to_str().expect("UTF-8"),
-            "-CAkey",
-            pending.ca.key.to_str().expect("UTF-8"),
-            "-set_serial",
-            &(2000 + n).to_string(),
-            "-days",
-            "730",
-            "-copy_extensions",
-            "copyall",
-            "-out",
-            signed.to_str().expect("UTF-8"),
-        ]);
+        sign(&pending.ca, request, 2000 + u32::try_from(n).expect("few requests"), 730);
     }
     let renewed = pending.run("apply", &["--now", &later]);
     assert!(renewed.status.success(), "{}", describe(&renewed));
@@ -370,24 +343,7 @@ fn a_signed_certificate_that_is_not_what_was_asked_is_refused() {
     // Signed as asked, for 30 days only (a signer's own limit), it is taken,
     // and its renewal window is a third of the life it was given, not of
     // the plan's year: nothing to do for it right after.
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        request.to_str().expect("UTF-8"),
-        "-CA",
-        ca_cert,
-        "-CAkey",
-        ca_key,
-        "-set_serial",
-        "8",
-        "-days",
-        "30",
-        "-copy_extensions",
-        "copyall",
-        "-out",
-        signed.to_str().expect("UTF-8"),
-    ]);
+    sign(&pending.ca, &request, 8, 30);
     let taken = pending.run("apply", &[]);
     p.check(taken.status.success() && text(&taken.stdout).contains(&format!("create {id}")), || {
         format!("the certificate signed as asked is not taken:\n{}", describe(&taken))
@@ -420,7 +376,7 @@ fn a_signed_certificate_that_is_not_what_was_asked_is_refused() {
         "key and certificate part"
     );
     let new_key = fs::read(&waiting).expect("the waiting key");
-    sign(&pending.ca, &request, 9);
+    sign(&pending.ca, &request, 9, 365);
     let rekeyed = pending.run("apply", &[]);
     assert!(
         rekeyed.status.success() && text(&rekeyed.stdout).contains(&format!("reissue {id}")),
@@ -447,7 +403,7 @@ fn a_request_leaves_with_its_certificate() {
     let tmp = tempfile::tempdir().expect("tempdir");
     make_ca(tmp.path(), "etcd-ca", "etcd-ca");
     let source = fs::read_to_string(plan_path("kubeadm")).expect("read the plan");
-    let two = with_external(&drop_hosts(&source, &["cp3", "worker2"]), "etcd", "etcd-ca.crt");
+    let two = with_external(&without_entries(&source, "hosts", &["cp3", "worker2"]), "etcd", "etcd-ca.crt");
     let plan = write_plan(tmp.path(), &two);
     let out = tmp.path().join("out");
     let run = || certplan().arg("apply").arg(&plan).arg("--out").arg(&out).output().expect("run certplan");
@@ -455,8 +411,11 @@ fn a_request_leaves_with_its_certificate() {
     assert!(first.status.success(), "{}", describe(&first));
     let request = out.join("requests/cert/etcd-server/cp2.csr");
     assert!(request.is_file(), "no request for cp2's etcd server");
-    fs::write(&plan, with_external(&drop_hosts(&source, &["cp2", "cp3", "worker2"]), "etcd", "etcd-ca.crt"))
-        .expect("drop cp2");
+    fs::write(
+        &plan,
+        with_external(&without_entries(&source, "hosts", &["cp2", "cp3", "worker2"]), "etcd", "etcd-ca.crt"),
+    )
+    .expect("drop cp2");
     let second = run();
     assert!(second.status.success(), "{}", describe(&second));
     assert!(!request.exists(), "the request of a certificate no longer in the plan is left behind");

@@ -160,8 +160,8 @@ fn as_found(spec: &CertSpec, cert: &X509Certificate<'_>, notes: &mut Vec<String>
     }
 
     let algorithm = x509::key_algorithm(cert.public_key());
-    found.key = serde_json::from_value::<KeyAlgorithm>(serde_json::Value::String(algorithm.clone()))
-        .map_err(|_| format!("a key of a kind certplan does not issue ({algorithm})"))?;
+    found.key = KeyAlgorithm::from_name(&algorithm)
+        .ok_or_else(|| format!("a key of a kind certplan does not issue ({algorithm})"))?;
 
     let validity = cert.validity();
     let lifetime = u64::try_from(validity.not_after.timestamp() - validity.not_before.timestamp()).unwrap_or(0);

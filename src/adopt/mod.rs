@@ -709,7 +709,7 @@ fn x509_public_algorithm(pem: &[u8]) -> Option<crate::plan::KeyAlgorithm> {
     use x509_parser::prelude::FromDer;
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&pem.contents).ok()?;
-    serde_json::from_value(serde_json::Value::String(x509::key_algorithm(&spki))).ok()
+    crate::plan::KeyAlgorithm::from_name(&x509::key_algorithm(&spki))
 }
 
 /// The token of the `token.csv` row `token,user,uid,"group1,group2"` for

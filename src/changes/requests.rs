@@ -41,6 +41,16 @@ pub fn waiting_key(id: &ArtifactId, disk: &dyn TreeView) -> Option<String> {
     [true, false].into_iter().map(|sealed| pending_key_path(id, sealed)).find(|path| disk.exists(path))
 }
 
+/// Whether an intact copy of the key of `id` is in the tree.
+#[must_use]
+pub fn key_in_tree(state: &State, disk: &dyn TreeView, id: &ArtifactId) -> bool {
+    state.artifacts.get(id).is_some_and(|recorded| {
+        recorded.files.iter().any(|(path, file)| {
+            file.role == crate::model::FileRole::Key && disk.status(path, file) == super::FileStatus::Intact
+        })
+    })
+}
+
 /// The CA that must sign artifact `i` without certplan holding its key
 /// for this run: an external CA signing a leaf, or an offline CA (whose
 /// key is not in the tree) signing an intermediate.
@@ -50,12 +60,7 @@ pub fn keyless_signer<'m>(model: &'m Model, state: &State, disk: &dyn TreeView, 
     match &artifact.spec {
         Spec::Cert(cert) => model.externals.iter().any(|e| e.id == cert.issuer).then_some(&cert.issuer),
         Spec::Ca(ca) if ca.issuer != artifact.id && model.offline.contains(&ca.issuer) => {
-            let key_here = state.artifacts.get(&ca.issuer).is_some_and(|recorded| {
-                recorded.files.iter().any(|(path, file)| {
-                    file.role == crate::model::FileRole::Key && disk.status(path, file) == super::FileStatus::Intact
-                })
-            });
-            (!key_here).then_some(&ca.issuer)
+            (!key_in_tree(state, disk, &ca.issuer)).then_some(&ca.issuer)
         }
         _ => None,
     }

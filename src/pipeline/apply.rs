@@ -104,11 +104,7 @@ pub fn offline_keys_needed(compiled: &Compiled, changes: &[Change], tree: &Tree)
             continue;
         }
         let Some(ca) = model.artifact(signer) else { continue };
-        let key_here = tree.state.artifacts.get(signer).is_some_and(|recorded| {
-            recorded.files.iter().any(|(path, file)| {
-                file.role == FileRole::Key && tree.disk.status(path, file) == changes::FileStatus::Intact
-            })
-        });
+        let key_here = changes::requests::key_in_tree(&tree.state, &tree.disk, signer);
         let issued_now = changes.iter().any(|c| &c.id == signer && c.new_key);
         if key_here || issued_now {
             continue;

@@ -123,7 +123,7 @@ impl Compiled {
                 spec.subject.c = values(subject.iter_country()).into_iter().next();
                 spec.subject.st = values(subject.iter_state_or_province()).into_iter().next();
                 spec.subject.l = values(subject.iter_locality()).into_iter().next();
-                if let Ok(key) = serde_json::from_value(serde_json::Value::String(key)) {
+                if let Some(key) = crate::plan::KeyAlgorithm::from_name(&key) {
                     spec.key = key;
                 }
                 spec.external = Some(digest);

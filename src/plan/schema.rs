@@ -541,6 +541,12 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The algorithm a plan names `name` (`rsa-2048`, `ecdsa-p256`), if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+    }
+
     /// Whether this is an RSA key (the only kind that may encipher keys).
     #[must_use]
     pub fn is_rsa(self) -> bool {

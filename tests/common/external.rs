@@ -81,9 +81,9 @@ pub fn requests(out: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Signs one request with the CA as asked, one year, into `<request>.crt`
+/// Signs one request with the CA as asked, for `days`, into `<request>.crt`
 /// (the `.csr` replaced); returns that path.
-pub fn sign(ca: &ExternalCa, request: &Path, serial: u32) -> PathBuf {
+pub fn sign(ca: &ExternalCa, request: &Path, serial: u32, days: u32) -> PathBuf {
     let signed = request.with_extension("crt");
     openssl(&[
         "x509",
@@ -97,7 +97,7 @@ pub fn sign(ca: &ExternalCa, request: &Path, serial: u32) -> PathBuf {
         "-set_serial",
         &serial.to_string(),
         "-days",
-        "365",
+        &days.to_string(),
         "-copy_extensions",
         "copyall",
         "-out",
@@ -110,7 +110,7 @@ pub fn sign(ca: &ExternalCa, request: &Path, serial: u32) -> PathBuf {
 pub fn sign_all(ca: &ExternalCa, out: &Path) -> usize {
     let requests = requests(out);
     for (n, request) in requests.iter().enumerate() {
-        sign(ca, request, 1000 + u32::try_from(n).expect("few requests"));
+        sign(ca, request, 1000 + u32::try_from(n).expect("few requests"), 365);
     }
     requests.len()
 }

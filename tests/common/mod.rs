@@ -158,3 +158,23 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Plan source without the `[[TABLE]]` entries (`hosts`, `users`) whose
+/// `name` is one of `names`: an example plan cut down for a test. Each
+/// table runs from its header to the next header.
+pub fn without_entries(source: &str, table: &str, names: &[&str]) -> String {
+    let header = format!("[[{table}]]\n");
+    let unwanted = |block: &str| {
+        block.starts_with(&header) && names.iter().any(|name| block.contains(&format!("\nname = \"{name}\"\n")))
+    };
+    let mut blocks: Vec<String> = Vec::new();
+    for line in source.split_inclusive('\n') {
+        if line.starts_with('[') || blocks.is_empty() {
+            blocks.push(String::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push_str(line);
+        }
+    }
+    blocks.into_iter().filter(|block| !unwanted(block)).collect()
+}
